@@ -1,0 +1,28 @@
+"""The ``planner`` command. Thin: parse, call the library, print.
+
+Each command lives in its own module and registers itself on ``app``.
+``--debug`` anywhere on the command line shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from .common import app, settings
+
+# Imported for their side effect: each registers its command on ``app``.
+from . import plan_command  # noqa: F401,E402
+from . import run_command  # noqa: F401,E402
+from . import render_command  # noqa: F401,E402
+from . import lint_command  # noqa: F401,E402
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in args:
+        args.remove("--debug")
+        settings.debug = True
+    app(args=args, prog_name="planner")
+
+
+__all__ = ["app", "main"]

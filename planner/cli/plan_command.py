@@ -1,0 +1,80 @@
+"""``planner plan GRAPH``: show how a graph becomes a Celery canvas."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+
+import typer
+
+from .common import app, load, reports_errors
+
+
+class PlanFormat(str, Enum):
+    text = "text"
+    python = "python"
+    json = "json"
+
+
+class Strategy(str, Enum):
+    auto = "auto"
+    canvas = "canvas"
+    exact = "exact"
+
+
+@app.command("plan")
+@reports_errors
+def plan_command(
+    graph_file: str = typer.Argument(..., metavar="GRAPH", help="Graph file (.py or node-link .json)."),
+    format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text, python or json."),
+    graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
+    strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="auto, canvas or exact."),
+):
+    """Show the plan: the nested canvas and a summary."""
+    from ..describe import plan_dict, summarize, tree_lines
+    from ..planning import make_plan, signatures
+    from ..source import to_python
+
+    user_graph = load(graph_file, graph)
+    plan = make_plan(user_graph, strategy.value)
+    if format is PlanFormat.python:
+        typer.echo(to_python(plan, signatures(user_graph)), nl=False)
+        return
+    if format is PlanFormat.json:
+        typer.echo(json.dumps(plan_dict(plan), indent=2))
+        return
+    for line in tree_lines(plan):
+        typer.echo(line)
+    typer.echo("")
+    for line in summary_lines(summarize(plan)):
+        typer.echo(line)
+
+
+def summary_lines(summary: dict) -> list[str]:
+    def names(items, limit=8):
+        shown = ", ".join(items[:limit])
+        return shown + (f", … ({len(items)} in all)" if len(items) > limit else "")
+
+    segments = summary["linear_segments"]
+    canvas = summary["canvas"]
+    lines = [
+        f"strategy:        {summary['strategy']} — {summary['reason']}",
+        f"nodes / edges:   {summary['nodes']} / {summary['edges']}",
+        f"linear segments: {len(segments)}" + (f" ({names([' → '.join(s) for s in segments], 4)})" if segments else ""),
+        f"fan-outs:        {len(summary['fan_outs'])}" + (f" ({names(summary['fan_outs'])})" if summary["fan_outs"] else ""),
+        f"fan-ins:         {len(summary['fan_ins'])}" + (f" ({names(summary['fan_ins'])})" if summary["fan_ins"] else ""),
+        f"width / depth:   {summary['width']} / {summary['depth']}",
+        f"critical path:   {summary['critical_path_cost']:g} s: {names(summary['critical_path'], 12)}",
+        f"canvas:          {canvas['chain']} chains, {canvas['group']} groups, {canvas['chord']} chords",
+    ]
+    if summary["gathered_inputs"]:
+        lines.append(f"gathered inputs: {summary['gathered_inputs']} (planner.tasks.gather on the workers)")
+    added = summary["added_dependencies"]
+    if added:
+        lines.append(f"added dependencies: {len(added)} (ordering the graph does not have)")
+        lines += [f"  {u} → {v}" for u, v in added[:50]]
+        if len(added) > 50:
+            lines.append(f"  … {len(added) - 50} more (--format json lists all)")
+    else:
+        lines.append("added dependencies: none (the plan is exact)")
+    return lines

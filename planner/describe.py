@@ -1,0 +1,143 @@
+"""Plain descriptions of a plan: summary figures, an indented tree and a
+JSON-ready dict. Pure functions of the plan; the CLI only prints them.
+
+>>> import networkx as nx
+>>> from planner.analysis import plan_canvas
+>>> plan = plan_canvas(nx.DiGraph([("a", "b"), ("b", "c")]))
+>>> summarize(plan)["critical_path"]
+['a', 'b', 'c']
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import networkx as nx
+
+from .plan import Chord, Plan, Step, Task, children, kind, walk
+
+
+def critical_path(graph: nx.DiGraph) -> tuple[list[str], float]:
+    """The heaviest path by node ``cost`` (default 1) and its total cost."""
+    finish: dict = {}
+    best_pred: dict = {}
+    for node in nx.topological_sort(graph):
+        cost = float(graph.nodes[node].get("cost", 1))
+        start, via = 0.0, None
+        for pred in graph.predecessors(node):
+            if finish[pred] > start:
+                start, via = finish[pred], pred
+        finish[node], best_pred[node] = start + cost, via
+    end = max(finish, key=finish.__getitem__)
+    path = [end]
+    while best_pred[path[-1]] is not None:
+        path.append(best_pred[path[-1]])
+    return [str(n) for n in reversed(path)], finish[end]
+
+
+def levels(graph: nx.DiGraph) -> list[list[str]]:
+    """Nodes grouped by the length of the longest path reaching them."""
+    level: dict = {}
+    for node in nx.topological_sort(graph):
+        level[node] = 1 + max((level[p] for p in graph.predecessors(node)), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(max(level.values()) + 1)]
+    for node, depth in level.items():
+        grouped[depth].append(str(node))
+    return grouped
+
+
+def linear_segments(graph: nx.DiGraph) -> list[list[str]]:
+    """Maximal runs of two or more nodes linked one-to-one (chain material)."""
+    def linked(u, v):
+        return graph.out_degree(u) == 1 and graph.in_degree(v) == 1
+
+    segments = []
+    for node in graph:
+        preds = list(graph.predecessors(node))
+        if len(preds) == 1 and linked(preds[0], node):
+            continue  # not the start of a segment
+        run = [node]
+        while graph.out_degree(run[-1]) == 1:
+            nxt = next(iter(graph.successors(run[-1])))
+            if not linked(run[-1], nxt):
+                break
+            run.append(nxt)
+        if len(run) > 1:
+            segments.append([str(n) for n in run])
+    return segments
+
+
+def summarize(plan: Plan) -> dict:
+    """Figures for review: segments, fan-outs/ins, width, depth, critical
+    path, canvas shape and the dependencies the plan adds."""
+    graph = plan.graph
+    path, length = critical_path(graph)
+    by_level = levels(graph)
+    shape = Counter(kind(step) for step in walk(plan.root))
+    gathers = sum(1 for step in walk(plan.root) if isinstance(step, Task) and step.gather)
+    return {
+        "nodes": graph.number_of_nodes(),
+        "edges": graph.number_of_edges(),
+        "strategy": plan.strategy,
+        "reason": plan.reason,
+        "exact": plan.exact,
+        "linear_segments": linear_segments(graph),
+        "fan_outs": [str(n) for n in graph if graph.out_degree(n) > 1],
+        "fan_ins": [str(n) for n in graph if graph.in_degree(n) > 1],
+        "width": max(len(level) for level in by_level),
+        "depth": len(by_level),
+        "critical_path": path,
+        "critical_path_cost": length,
+        "canvas": {name: shape.get(name, 0) for name in ("chain", "group", "chord", "task")},
+        "gathered_inputs": gathers,
+        "added_dependencies": [list(edge) for edge in plan.added],
+    }
+
+
+def tree_lines(plan: Plan) -> list[str]:
+    """The plan tree, indented, one step per line."""
+    lines: list[str] = []
+    stack: list[tuple[Step, int, str]] = [(plan.root, 0, "")]
+    while stack:
+        step, depth, role = stack.pop()
+        pad = "  " * depth
+        if isinstance(step, Task):
+            lines.append(f"{pad}{role}{_task_text(plan, step)}")
+            continue
+        lines.append(f"{pad}{role}{kind(step)}")
+        if isinstance(step, Chord):
+            subs = [(step.header, depth + 1, "header: "), (step.body, depth + 1, "body: ")]
+        else:
+            subs = [(sub, depth + 1, "") for sub in children(step)]
+        stack.extend(reversed(subs))
+    return lines
+
+
+def _task_text(plan: Plan, task: Task) -> str:
+    attrs = plan.graph.nodes[task.name]
+    text = f"{task.name}  {attrs.get('label', '')}".rstrip()
+    if attrs.get("immutable"):
+        text += "  [.si: takes no input]"
+    if task.gather == ():
+        text += "  [sent immutable: no predecessors]"
+    elif task.gather:
+        text += f"  [input gathered from {', '.join(task.gather)}]"
+    return text
+
+
+def tree_dict(step: Step) -> dict:
+    """The plan tree as nested dicts (``{"kind": ..., ...}``)."""
+    if isinstance(step, Task):
+        out = {"kind": "task", "name": step.name}
+        if step.gather is not None:
+            out["gather"] = list(step.gather)
+        return out
+    if isinstance(step, Chord):
+        return {"kind": "chord", "header": tree_dict(step.header), "body": tree_dict(step.body)}
+    key = "steps" if kind(step) == "chain" else "members"
+    return {"kind": kind(step), key: [tree_dict(sub) for sub in children(step)]}
+
+
+def plan_dict(plan: Plan) -> dict:
+    """Everything ``planner plan --format json`` shows."""
+    return {"plan": tree_dict(plan.root), "summary": summarize(plan)}

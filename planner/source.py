@@ -1,0 +1,95 @@
+"""Emission as Python source: code that builds the plan's canvas, for teams
+that want it in their own code base. A plan that gathers no inputs needs no
+planner import at all.
+
+>>> print(to_python(plan, signatures))   # doctest: +SKIP
+from celery import chain, chord, group
+from tasks import add, multiply
+<BLANKLINE>
+canvas = chain(add.s(2, 3), multiply.s(10))
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from celery.canvas import Signature
+
+from .plan import Chain, Chord, Group, Plan, Step, Task, walk
+
+INDENT = "    "
+
+
+def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "canvas") -> str:
+    """Python source that assigns the plan's canvas to ``variable``."""
+    names = _import_names(signatures)
+    gathered = sorted({p for s in walk(plan.root) if isinstance(s, Task) and s.gather for p in s.gather})
+    lines = ["from celery import chain, chord, group"]
+    if gathered:
+        lines += ["from celery import uuid", "from planner.tasks import gather"]
+    by_module: dict[str, list[str]] = {}
+    for task_name, (module, attribute, alias) in sorted(names.items()):
+        by_module.setdefault(module, []).append(attribute if alias == attribute else f"{attribute} as {alias}")
+    lines += [f"from {module} import {', '.join(sorted(set(items)))}" for module, items in sorted(by_module.items())]
+    lines.append("")
+    if gathered:
+        lines.append("# Nodes whose results are fetched by id further down.")
+        lines.append("ids = {" + ", ".join(f"{n!r}: uuid()" for n in gathered) + "}")
+    writer = _Writer(plan, signatures, names, set(gathered))
+    lines.append(f"{variable} = {writer.expression(plan.root, 0)}")
+    return "\n".join(lines) + "\n"
+
+
+def _import_names(signatures: Mapping[str, Signature]) -> dict[str, tuple[str, str, str]]:
+    """Task name → (module, attribute, local alias), aliases unique."""
+    taken: dict[str, str] = {}
+    out = {}
+    for sig in signatures.values():
+        if sig.task in out:
+            continue
+        task = sig.type
+        module, attribute = type(task).__module__, type(task).__name__
+        alias = attribute
+        suffix = 2
+        while taken.get(alias, sig.task) != sig.task:
+            alias, suffix = f"{attribute}_{suffix}", suffix + 1
+        taken[alias] = sig.task
+        out[sig.task] = (module, attribute, alias)
+    return out
+
+
+class _Writer:
+    def __init__(self, plan, signatures, names, tracked):
+        self.plan, self.signatures, self.names, self.tracked = plan, signatures, names, tracked
+
+    def expression(self, step: Step, depth: int) -> str:
+        if isinstance(step, Task):
+            return self.task(step)
+        if isinstance(step, Chord):
+            parts = [self.expression(step.header, depth + 1), self.expression(step.body, depth + 1)]
+            return self.call("chord", parts, depth)
+        function = "chain" if isinstance(step, Chain) else "group"
+        subs = step.steps if isinstance(step, Chain) else step.members
+        return self.call(function, [self.expression(s, depth + 1) for s in subs], depth)
+
+    @staticmethod
+    def call(function: str, parts: list[str], depth: int) -> str:
+        one_line = f"{function}({', '.join(parts)})"
+        if len(one_line) + len(INDENT) * depth <= 88 and "\n" not in one_line:
+            return one_line
+        inner = INDENT * (depth + 1)
+        return f"{function}(\n" + "".join(f"{inner}{p},\n" for p in parts) + f"{INDENT * depth})"
+
+    def task(self, step: Task) -> str:
+        sig = self.signatures[step.name]
+        alias = self.names[sig.task][2]
+        immutable = sig.immutable or step.gather == ()
+        arguments = [repr(a) for a in sig.args]
+        arguments += [f"{k}={v!r}" if k.isidentifier() else f"**{{{k!r}: {v!r}}}" for k, v in sig.kwargs.items()]
+        text = f"{alias}.{'si' if immutable else 's'}({', '.join(arguments)})"
+        if step.name in self.tracked:
+            text += f".set(task_id=ids[{step.name!r}])"
+        if step.gather:
+            sources = ", ".join(f"ids[{p!r}]" for p in step.gather)
+            text = f"chain(gather.si([{sources}], {len(step.gather) == 1}), {text})"
+        return text
