@@ -1,0 +1,57 @@
+"""Shared fixtures: real servers, never stand-ins."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from servers import Workers, port_open, redis_server  # noqa: E402
+
+_db_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def redis_base_url():
+    """A private redis-server for the whole session (started and stopped here)."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url(redis_base_url):
+    """A fresh Redis database for one test (db 1..15, cycled and flushed)."""
+    import redis
+
+    number = next(_db_numbers) % 15 + 1
+    url = f"{redis_base_url}/{number}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def amqp_url():
+    """The machine's RabbitMQ (guest/guest); tests using it skip when it is down."""
+    if not port_open("127.0.0.1", 5672):
+        pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
+    return "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.fixture
+def workers():
+    """Factory: ``workers(app_module, broker, backend, count=1, concurrency=2)``
+    starts real ``celery worker`` processes, stopped after the test."""
+    started: list[Workers] = []
+
+    def start(app_module: str, broker: str, backend: str, **options) -> Workers:
+        group = Workers(app_module, broker, backend, **options)
+        started.append(group)
+        return group.start()
+
+    yield start
+    for group in started:
+        group.stop()
