@@ -29,3 +29,8 @@ def gather(self, task_ids: list[str], single: bool = False):
             raise InputNotReady(f"input task {task_id} is {meta.get('status')}, not SUCCESS")
         results.append(meta.get("result"))
     return results[0] if single else results
+
+
+# The exact-dispatch helpers register themselves on import, so workers
+# started with ``--include planner.tasks`` have them too.
+from . import exact as _exact  # noqa: E402,F401
