@@ -1,0 +1,173 @@
+"""`planner plan` through the real command: output formats and every
+validation error (one line, exit code 2, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLANNER = [sys.executable, "-m", "planner"]
+
+TASKS = '''
+from celery import Celery
+app = Celery("t")
+
+@app.task
+def add(x, y):
+    return x + y
+
+@app.task
+def multiply(value, factor):
+    return value * factor
+
+@app.task
+def log_done(message):
+    return message
+
+@app.task(bind=True)
+def bound(self, value):
+    return value
+'''
+
+
+def planner(*args, cwd=ROOT):
+    return subprocess.run([*PLANNER, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=60)
+
+
+def graph_file(tmp_path: Path, body: str, name: str = "graph.py") -> Path:
+    (tmp_path / "tasks.py").write_text(TASKS)
+    path = tmp_path / name
+    path.write_text("import networkx as nx\nfrom tasks import add, multiply, log_done, bound\n" + textwrap.dedent(body))
+    return path
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_text_plan_of_the_etl_example():
+    result = planner("plan", "examples/etl/graph.py")
+    assert result.returncode == 0, result.stderr
+    assert "chord" in result.stdout and "header: group" in result.stdout
+    assert "added dependencies: none" in result.stdout
+    assert "critical path:   5 s" in result.stdout
+
+
+def test_json_plan_lists_added_dependencies():
+    result = planner("plan", "examples/n_shape/graph.py", "--format", "json", "--strategy", "canvas")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["summary"]["added_dependencies"] == [["b", "c"]]
+    assert data["plan"]["kind"] == "chord"
+
+
+def test_python_format_builds_the_same_canvas(tmp_path):
+    result = planner("plan", "examples/etl/graph.py", "--format", "python")
+    assert result.returncode == 0, result.stderr
+    assert "planner" not in result.stdout  # no helper needed, no planner import
+    namespace: dict = {}
+    sys.path.insert(0, str(ROOT / "examples/etl"))
+    try:
+        exec(compile(result.stdout, "generated.py", "exec"), namespace)
+    finally:
+        sys.path.remove(str(ROOT / "examples/etl"))
+    canvas = namespace["canvas"]
+    assert type(canvas).__name__ == "_chain"
+    assert [t["task"] for t in canvas.tasks[1].tasks] == ["tasks.transform"] * 3
+
+
+def test_python_format_with_gathered_inputs_imports_the_helper():
+    result = planner("plan", "examples/n_shape/graph.py", "--format", "python", "--strategy", "canvas")
+    assert "from planner.tasks import gather" in result.stdout
+    compile(result.stdout, "generated.py", "exec")
+
+
+def test_json_graph_file(tmp_path):
+    (tmp_path / "tasks.py").write_text(TASKS)
+    data = {
+        "directed": True, "multigraph": False, "graph": {},
+        "nodes": [
+            {"id": "add", "task": "tasks.add", "args": [2, 3]},
+            {"id": "multiply", "task": "tasks.multiply", "args": [10]},
+            {"id": "log", "task": "tasks.log_done", "args": ["done"], "immutable": True},
+        ],
+        "edges": [{"source": "add", "target": "multiply"}, {"source": "multiply", "target": "log"}],
+    }
+    (tmp_path / "graph.json").write_text(json.dumps(data))
+    result = planner("plan", tmp_path / "graph.json")
+    assert result.returncode == 0, result.stderr
+    assert "log  tasks.log_done('done')  [.si: takes no input]" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "body, fragments",
+    [
+        ("graph = nx.DiGraph(\n", ["graph.py:", "syntax error"]),
+        ("graph = nx.DiGraph()\nraise RuntimeError('boom')\n", ["graph.py:4:", "RuntimeError: boom"]),
+        ("from tasks import missing\n", ["graph.py:3:", "ImportError"]),
+        ("other = nx.DiGraph()\n", ["no attribute 'graph'"]),
+        ("graph = nx.Graph()\n", ["must be a networkx.DiGraph", "Graph"]),
+        ("graph = nx.DiGraph()\n", ["the graph is empty"]),
+        (
+            "graph = nx.DiGraph()\n"
+            "for n in 'abc': graph.add_node(n, task=log_done.si(n))\n"
+            "graph.add_edges_from([('a', 'b'), ('b', 'c'), ('c', 'a')])\n",
+            ["cycle", "a -> b -> c -> a"],
+        ),
+        ("graph = nx.DiGraph()\ngraph.add_node('x')\n", ["node 'x' has no 'task'"]),
+        ("graph = nx.DiGraph()\ngraph.add_node('x', task=add)\n", ["node 'x'", "Celery signature"]),
+        (
+            "graph = nx.DiGraph()\n"
+            "graph.add_node('add', task=add.s(2, 3))\n"
+            "graph.add_node('multiply', task=multiply.s(10, 20))\n"
+            "graph.add_edge('add', 'multiply')\n",
+            ["node 'multiply'", "cannot take the upstream result", ".si()"],
+        ),
+        (
+            "graph = nx.DiGraph()\ngraph.add_node(1, task=log_done.si('a'))\ngraph.add_node('1', task=log_done.si('b'))\n",
+            ["same name '1'"],
+        ),
+        (
+            "from celery import chain\ngraph = nx.DiGraph()\ngraph.add_node('x', task=chain(add.s(1, 2), multiply.s(3)))\n",
+            ["single task signature"],
+        ),
+        ("graph = nx.DiGraph()\ngraph.add_node('x', task=add.s(1, object()))\n", ["not JSON-serializable"]),
+    ],
+    ids=["syntax", "raises", "import", "no-attribute", "not-digraph", "empty", "cycle", "no-task",
+         "not-signature", "arity", "name-collision", "canvas-node", "not-json"],
+)
+def test_validation_errors_are_one_line_with_exit_2(tmp_path, body, fragments):
+    result = planner("plan", graph_file(tmp_path, body))
+    assert_one_line_error(result, *fragments)
+
+
+def test_missing_file():
+    assert_one_line_error(planner("plan", "no/such/graph.py"), "no such graph file")
+
+
+def test_graph_option_picks_another_attribute(tmp_path):
+    path = graph_file(tmp_path, "pipeline = nx.DiGraph()\npipeline.add_node('a', task=add.s(1, 2))\n")
+    assert planner("plan", path, "--graph", "pipeline").returncode == 0
+
+
+def test_bound_task_arity_counts_self(tmp_path):
+    body = ("graph = nx.DiGraph()\ngraph.add_node('a', task=add.s(1, 2))\n"
+            "graph.add_node('b', task=bound.s())\ngraph.add_edge('a', 'b')\n")
+    assert planner("plan", graph_file(tmp_path, body)).returncode == 0
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = planner("--debug", "plan", graph_file(tmp_path, "graph = nx.DiGraph()\n"))
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
