@@ -5,8 +5,12 @@ Workers get them with ``celery -A APP worker --include planner.tasks``.
 
 from __future__ import annotations
 
+import json
+import time
+
 from celery import shared_task
 from celery import states
+from celery.signals import task_prerun
 
 
 class InputNotReady(RuntimeError):
@@ -29,6 +33,33 @@ def gather(self, task_ids: list[str], single: bool = False):
             raise InputNotReady(f"input task {task_id} is {meta.get('status')}, not SUCCESS")
         results.append(meta.get("result"))
     return results[0] if single else results
+
+
+RUN_HEADER = "planner_run"
+STARTED_SUFFIX = ":planner-started"  # appended to the task's result key
+
+
+@shared_task(name="planner.noop", ignore_result=True)
+def noop():
+    """Does nothing; sent to wake the embedded worker's consumer so it
+    notices it must stop."""
+
+
+@task_prerun.connect(weak=False)
+def _record_start(sender=None, task_id=None, task=None, **_):
+    """Store when and where a node of a ``planner run`` started (the result
+    store keeps only when it finished). Only tasks sent by ``planner run``
+    carry the header, so other work on the same workers costs nothing."""
+    if task is None or not getattr(task.request, RUN_HEADER, None):
+        return
+    backend = task.backend
+    if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
+        return  # not a key-value store: the runner does without start times
+    record = {"started": time.time(), "worker": task.request.hostname}
+    try:
+        backend.set(backend.get_key_for_task(task_id, key=STARTED_SUFFIX), json.dumps(record))
+    except Exception:  # a start time is nice to have, never worth failing a task
+        pass
 
 
 # The exact-dispatch helpers register themselves on import, so workers

@@ -1,11 +1,76 @@
-"""``planner run``: not built yet."""
+"""``planner run GRAPH``: run a graph on the embedded worker or a cluster."""
 
 from __future__ import annotations
 
-from .common import app, fail
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .common import app, fail, load, reports_errors
+from .plan_command import Strategy
 
 
-@app.command("run", hidden=True)
-def run_command():
-    """Not built yet."""
-    fail("'planner run' is not built yet")
+@app.command("run")
+@reports_errors
+def run_command(
+    graph_file: str = typer.Argument(..., metavar="GRAPH", help="Graph file (.py or node-link .json)."),
+    local: bool = typer.Option(False, "--local", help="Run on the embedded in-process worker (the default "
+                               "when the app has no broker)."),
+    broker: Optional[str] = typer.Option(None, "--broker", help="Broker URL of a cluster (redis://, amqp://)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Result backend URL (default: the app's, or "
+                                          "the Redis broker)."),
+    workers: int = typer.Option(0, "--workers", min=0, help="Start N local worker processes for the run."),
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, help="Threads of the embedded "
+                                              "worker (default 8), or processes per --workers worker (2)."),
+    strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="auto, canvas or exact."),
+    graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the per-node report as JSON."),
+    render_file: Optional[Path] = typer.Option(None, "--render", help="Draw the state-coloured diagram."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Give up after S seconds (exit 124)."),
+    max_result_bytes: int = typer.Option(64 * 1024, "--max-result-bytes", help="Warn about bigger results "
+                                         "passed between nodes."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
+):
+    """Run the graph and report every node (exit 0 all succeeded, 1 a node
+    failed, 2 bad input or infrastructure, 124 timeout)."""
+    from rich.console import Console
+
+    from ..report import print_report, progress_printer, write_json
+    from ..run import TIMEOUT, run_graph
+
+    user_graph = load(graph_file, graph)
+    progress = progress_printer(Console(stderr=True), quiet)
+    try:
+        report = run_graph(user_graph, local=local, broker=broker, backend=backend, workers=workers,
+                           concurrency=concurrency, strategy=strategy.value, timeout=timeout,
+                           on_progress=progress.update, max_result_bytes=max_result_bytes,
+                           worker_pythonpath=[str(Path(graph_file).resolve().parent)])
+    finally:
+        progress.close()
+    if not quiet:
+        print_report(report, Console())
+    if json_file is not None:
+        write_json(report, json_file)
+    if render_file is not None:
+        _render(report, render_file)
+    if report.status == TIMEOUT:
+        done = len(report.nodes) - report.count("UNFINISHED")
+        fail(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
+    raise typer.Exit(report.exit_code)
+
+
+def _render(report, path: Path) -> None:
+    from ..errors import PlannerError
+
+    try:
+        from ..render import render_file
+    except ImportError:
+        typer.echo("planner: warning: --render needs planner.render, which is not available", err=True)
+        return
+    states = {name: node.state for name, node in report.nodes.items()}
+    durations = {name: node.duration for name, node in report.nodes.items() if node.duration is not None}
+    try:
+        render_file(report.plan, str(path), states=states, durations=durations)
+    except PlannerError as error:  # the run's own outcome decides the exit code
+        typer.echo(f"planner: warning: could not render {path}: {error}", err=True)
