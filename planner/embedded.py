@@ -54,8 +54,9 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
     """Run a real worker (threads pool) for ``app`` in a background thread;
     stop it on exit. The app must already point at its broker (see
     :func:`configure_in_memory`)."""
-    import planner.tasks  # noqa: F401  (the helpers must be registered)
     from celery.worker import WorkController, state
+
+    import planner.tasks  # noqa: F401  (the helpers must be registered)
 
     app.finalize()
     # Canvases rebuilt inside tasks (a chain continuing into a chord) look up

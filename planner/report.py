@@ -43,7 +43,8 @@ class BarProgress:
     """A rich progress bar: nodes done / total, running now, failed."""
 
     def __init__(self, console: Console, total: int | None = None):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn, TimeElapsedColumn
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
 
         self.bar = Bar(TextColumn("running"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                        TimeElapsedColumn(), console=console, transient=True)

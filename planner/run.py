@@ -178,7 +178,8 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
     (or when neither ``broker`` nor the app configures one), else on the
     cluster behind ``broker``, optionally starting ``workers`` local worker
     processes for the run."""
-    from .planning import make_plan, signatures as signatures_of
+    from .planning import make_plan
+    from .planning import signatures as signatures_of
 
     signatures = signatures_of(user_graph)
     app = app_of(signatures)
@@ -402,10 +403,10 @@ class Watcher:
         if isinstance(values, dict):  # the cache backends answer with a mapping
             values = [values.get(key) for key in meta_keys + start_keys]
         metas, starts = {}, {}
-        for node, raw in zip(waiting, values[: len(waiting)]):
+        for node, raw in zip(waiting, values[: len(waiting)], strict=False):
             if raw is not None:
                 metas[node.name] = backend.decode(raw)
-        for node, raw in zip(waiting, values[len(waiting):]):
+        for node, raw in zip(waiting, values[len(waiting):], strict=False):
             if raw is not None:
                 with contextlib.suppress(ValueError, TypeError):
                     starts[node.name] = json.loads(raw)
@@ -500,11 +501,11 @@ def local_workers(app, signatures: Mapping, broker: str, backend: str, count: in
             logs.append(log)
         deadline = time.monotonic() + ready_timeout
         while True:
-            for process, log in zip(processes, logs):
+            for process, log in zip(processes, logs, strict=False):
                 if process.poll() is not None:
                     last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
                     raise PlannerError(f"a local worker exited at start ({log}): {' '.join(last)[:300]}")
-            names = [n for n in live_workers(app, timeout=0.5, attempts=1) if n.startswith(f"planner") and tag in n]
+            names = [n for n in live_workers(app, timeout=0.5, attempts=1) if n.startswith("planner") and tag in n]
             if len(names) >= count:
                 break
             if time.monotonic() > deadline:

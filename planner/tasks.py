@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import time
 
-from celery import shared_task
-from celery import states
+from celery import shared_task, states
 from celery.signals import task_prerun
 
 
