@@ -28,6 +28,7 @@ DEFAULT_CONCURRENCY = 8
 
 def configure_in_memory(app) -> None:
     """Point ``app`` at the in-process broker and result store."""
+    forget_connections(app)
     app.conf.update(
         broker_url=MEMORY_BROKER,
         result_backend=MEMORY_BACKEND,
@@ -36,6 +37,18 @@ def configure_in_memory(app) -> None:
         worker_redirect_stdouts=False,
     )
     _raise_memory_cache_limit()
+
+
+def forget_connections(app) -> None:
+    """Drop the backend and connection pools ``app`` may have made, so the
+    next use follows its current configuration."""
+    app._backend_cache = None
+    with contextlib.suppress(AttributeError):
+        del app._local.backend
+    app._pool = None  # kombu keeps pools per URL: dropping our reference is enough
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def _raise_memory_cache_limit(limit: int = 1_000_000) -> None:

@@ -152,18 +152,15 @@ def cluster_urls(app, broker: str | None, backend: str | None) -> tuple[str, str
 def point_app(app, broker: str, backend: str, transport_options: dict | None = None) -> None:
     """Point ``app`` at ``broker``/``backend`` (before anything caches its
     backend or connection pool)."""
+    from .embedded import POLLING_INTERVAL, forget_connections
+
+    forget_connections(app)  # a backend or pool made earlier would still talk to the old URLs
     app.conf.update(broker_url=broker, result_backend=backend)
-    if transport_options:
-        app.conf.broker_transport_options = {**(app.conf.broker_transport_options or {}), **transport_options}
+    options = dict(app.conf.broker_transport_options or {})
+    if options.get("polling_interval") == POLLING_INTERVAL:  # set for the embedded worker, not for this broker
+        del options["polling_interval"]
+    app.conf.broker_transport_options = {**options, **(transport_options or {})}
     force_json(app)
-    # A backend or pool created earlier would still talk to the old URLs.
-    app._backend_cache = None
-    with contextlib.suppress(AttributeError):
-        del app._local.backend
-    if getattr(app, "_pool", None) is not None:
-        with contextlib.suppress(Exception):
-            app._pool.force_close_all()
-        app._pool = None
 
 
 # --- the whole run ------------------------------------------------------------------------------------

@@ -51,3 +51,55 @@ def add(x, y):
 @app.task
 def multiply(value, factor):
     return value * factor
+
+
+def _tally(tally, node):
+    """Count one execution of ``node``: a Redis list (``redis://...``) or a
+    file with one line per execution."""
+    if not tally:
+        return
+    if tally.startswith("redis://"):
+        import redis
+
+        client = redis.Redis.from_url(tally)
+        client.rpush("tally", node)
+        client.close()
+    else:
+        with open(tally, "a") as handle:
+            handle.write(f"{node}\n")
+
+
+@app.task
+def counted(*upstream, node, sleep=0.0, tally=None):
+    """Like ``step``, and records each execution in ``tally``."""
+    _tally(tally, node)
+    return step.run(*upstream, node=node, sleep=sleep)
+
+
+def _bump(counter: str) -> int:
+    """Increment a counter: a Redis URL (key ``counter``) or a file path."""
+    if counter.startswith("redis://"):
+        import redis
+
+        client = redis.Redis.from_url(counter)
+        try:
+            return client.incr("counter")
+        finally:
+            client.close()
+    try:
+        with open(counter) as handle:
+            value = int(handle.read() or 0) + 1
+    except FileNotFoundError:
+        value = 1
+    with open(counter, "w") as handle:
+        handle.write(str(value))
+    return value
+
+
+@app.task(autoretry_for=(ConnectionError,), retry_backoff=False, max_retries=4, default_retry_delay=0.05)
+def flaky(*upstream, node, counter, failures=2):
+    """Fails ``failures`` times (retried by Celery), then succeeds."""
+    attempt = _bump(counter)
+    if attempt <= failures:
+        raise ConnectionError(f"{node}: attempt {attempt} fails on purpose")
+    return {**step.run(*upstream, node=node), "attempt": attempt}
