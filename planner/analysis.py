@@ -41,8 +41,13 @@ from .plan import Chain, Chord, Group, Plan, Step, Task
 
 # Above this size a forced cut is taken from the middle half of the block,
 # which bounds the recursion depth at O(log n) on graphs that are far from
-# series-parallel (large random DAGs) and keeps planning near-linear.
+# series-parallel and keeps planning near-linear.
 BALANCE_ABOVE = 64
+# Above this size a non-series-parallel block is first cut into runs of
+# whole levels of about LAYER_PIECE nodes each, in one pass: on large random
+# DAGs, choosing cuts one by one costs O(n log n) sweeps and is no better.
+LAYER_ABOVE = 200
+LAYER_PIECE = 32
 
 
 def plan_canvas(graph: nx.DiGraph) -> Plan:
@@ -106,6 +111,8 @@ class _Decomposer:
         # Membership stamps: node v is in the current block iff stamp[v] == token.
         self.stamp = [0] * len(order)
         self.token = 0
+        self.scratch_a, self.scratch_b = [0] * len(order), [0] * len(order)
+        self.flag_a, self.flag_b = [False] * len(order), [False] * len(order)
 
     def _enter(self, block: Sequence[int]) -> int:
         self.token += 1
@@ -154,34 +161,43 @@ class _Decomposer:
         every suffix source, and how many such edges are missing."""
         token = self._enter(order)
         stamp, succ, pred = self.stamp, self.succ, self.pred
-        succ_in_prefix = {v: 0 for v in order}
-        pred_in_suffix = {v: sum(1 for u in pred[v] if stamp[u] == token) for v in order}
-        is_sink: set[int] = set()  # sinks of the prefix
-        is_source = {v for v in order if pred_in_suffix[v] == 0}  # sources of the suffix
+        # Per-node scratch arrays: set for this block, flags cleared after.
+        succ_in_prefix, pred_in_suffix = self.scratch_a, self.scratch_b
+        is_sink, is_source = self.flag_a, self.flag_b  # prefix sinks, suffix sources
+        for v in order:
+            succ_in_prefix[v] = 0
+            pred_in_suffix[v] = sum(stamp[u] == token for u in pred[v])
+            is_sink[v] = False
+            is_source[v] = pred_in_suffix[v] == 0
+        sinks, sources = 0, sum(is_source[v] for v in order)
         cross = 0  # edges from prefix sinks to suffix sources
         results = []
         for k, v in enumerate(order[:-1]):
             # v leaves the suffix, where it was a source (its preds come first).
-            is_source.discard(v)
-            cross -= sum(1 for u in pred[v] if u in is_sink)
+            is_source[v] = False
+            sources -= 1
+            cross -= sum(map(is_sink.__getitem__, pred[v]))
             for w in succ[v]:
-                if stamp[w] != token:
-                    continue
-                pred_in_suffix[w] -= 1
-                if pred_in_suffix[w] == 0:
-                    is_source.add(w)
-                    cross += sum(1 for u in pred[w] if u in is_sink)
+                if stamp[w] == token:
+                    pred_in_suffix[w] -= 1
+                    if pred_in_suffix[w] == 0:
+                        is_source[w] = True
+                        sources += 1
+                        cross += sum(map(is_sink.__getitem__, pred[w]))
             for u in pred[v]:
-                if stamp[u] != token:
-                    continue
-                succ_in_prefix[u] += 1
-                if succ_in_prefix[u] == 1:
-                    is_sink.discard(u)
-                    cross -= sum(1 for w in succ[u] if w in is_source)
-            is_sink.add(v)
-            cross += sum(1 for w in succ[v] if w in is_source)
-            missing = len(is_sink) * len(is_source) - cross
+                if stamp[u] == token:
+                    succ_in_prefix[u] += 1
+                    if succ_in_prefix[u] == 1:
+                        is_sink[u] = False
+                        sinks -= 1
+                        cross -= sum(map(is_source.__getitem__, succ[u]))
+            is_sink[v] = True
+            sinks += 1
+            cross += sum(map(is_source.__getitem__, succ[v]))
+            missing = sinks * sources - cross
             results.append((k, missing == 0, missing))
+        for v in order:  # flags of nodes outside the block must read False
+            is_sink[v] = is_source[v] = False
         return results
 
     def _forced_cut(self, block: list[int]) -> list[list[int]]:
@@ -209,6 +225,8 @@ class _Decomposer:
         suffix_cp = [0.0] * (m + 1)
         for i in range(m - 1, -1, -1):
             suffix_cp[i] = max(suffix_cp[i + 1], tail[order[i]])
+        if m > LAYER_ABOVE:
+            return self._layer_cut(order, level, position)
         sweep = self._sweep(order)
         candidates = [k for k, _, _ in sweep if level[order[k]] != level[order[k + 1]]]
         if m > BALANCE_ABOVE:
@@ -222,6 +240,22 @@ class _Decomposer:
         self._record_added(before, after)
         # Sub-blocks keep topological order for the recursive sweeps.
         return [sorted(before, key=position.__getitem__), sorted(after, key=position.__getitem__)]
+
+    def _layer_cut(self, order: list[int], level: dict, position: dict) -> list[list[int]]:
+        """Cut a large block (``order`` sorted by level) at the first level
+        boundary after every ``LAYER_PIECE`` nodes."""
+        pieces: list[list[int]] = [[]]
+        for i, v in enumerate(order):
+            if len(pieces[-1]) >= LAYER_PIECE and level[v] != level[order[i - 1]]:
+                pieces.append([])
+            pieces[-1].append(v)
+        if len(pieces) == 1:  # one huge level run: cut at the middle boundary
+            boundaries = [i for i in range(1, len(order)) if level[order[i]] != level[order[i - 1]]]
+            middle = min(boundaries, key=lambda i: abs(2 * i - len(order)))
+            pieces = [order[:middle], order[middle:]]
+        for before, after in zip(pieces, pieces[1:]):
+            self._record_added(before, after)
+        return [sorted(piece, key=position.__getitem__) for piece in pieces]
 
     def _record_added(self, before: list[int], after: list[int]) -> None:
         self._enter(after)
@@ -257,16 +291,21 @@ def make_chain(steps: Sequence[Step]) -> Step:
     flat: list[Step] = []
     for step in steps:
         flat.extend(step.steps if isinstance(step, Chain) else (step,))
-    for i, step in enumerate(flat[:-1]):
-        if isinstance(step, Group):
-            joined: Step = Chord(step, make_chain(flat[i + 1 :]))
-        elif isinstance(step, Chord):
-            joined = Chord(step.header, make_chain([step.body, *flat[i + 1 :]]))
+    # Built from the right, so each step is visited once however deep the
+    # chords nest (a left-to-right rebuild is quadratic on long pipelines).
+    backwards: list[Step] = []  # the normalized remainder, last step first
+    for step in reversed(flat):
+        if backwards and isinstance(step, Group):
+            backwards = [Chord(step, _sequence(backwards[::-1]))]
+        elif backwards and isinstance(step, Chord):
+            backwards = [Chord(step.header, make_chain([step.body, *reversed(backwards)]))]
         else:
-            continue
-        flat = [*flat[:i], joined]
-        break
-    return flat[0] if len(flat) == 1 else Chain(tuple(flat))
+            backwards.append(step)
+    return _sequence(backwards[::-1])
+
+
+def _sequence(steps: list[Step]) -> Step:
+    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
 
 
 def output(step: Step):
@@ -293,41 +332,46 @@ def contract_input(graph: nx.DiGraph, node: str):
 class _InputAssigner:
     """Decide, for each task, whether the canvas delivers its contract input
     (``gather=None``), must be told to take nothing (``()``), or needs its
-    input fetched from its predecessors (``gather=preds``)."""
+    input fetched from its predecessors (``gather=preds``).
+
+    ``assign`` returns the new step with its :func:`output`, computed bottom
+    up so deep chord nesting stays linear."""
 
     def __init__(self, graph: nx.DiGraph):
         self.graph = graph
 
-    def expected(self, name: str):
-        return contract_input(self.graph, name)
-
     def assign(self, step: Step, incoming) -> Step:
+        return self._assign(step, incoming)[0]
+
+    def _assign(self, step: Step, incoming):
         if isinstance(step, Task):
-            if self.graph.nodes[step.name].get("immutable") or incoming == self.expected(step.name):
-                return Task(step.name)
+            if self.graph.nodes[step.name].get("immutable") or incoming == contract_input(self.graph, step.name):
+                return Task(step.name), step.name
             preds = tuple(str(p) for p in self.graph.predecessors(step.name))
-            return Task(step.name, preds)
+            return Task(step.name, preds), step.name
         if isinstance(step, Chain):
             steps = []
             for sub in step.steps:
-                sub = self.assign(sub, incoming)
+                sub, incoming = self._assign(sub, incoming)
                 steps.append(sub)
-                incoming = output(sub)
-            return Chain(tuple(steps))
+            return Chain(tuple(steps)), incoming
         if isinstance(step, Group):
-            return Group(tuple(self.assign(m, incoming) for m in step.members))
-        header = self.assign(self._order_for_body(step), incoming)
-        return Chord(header, self.assign(step.body, output(header)))
+            pairs = [self._assign(m, incoming) for m in step.members]
+            return Group(tuple(m for m, _ in pairs)), tuple(out for _, out in pairs)
+        header, header_output = self._assign(step.header, incoming)
+        header, header_output = self._order_for_body(header, header_output, step.body)
+        body, body_output = self._assign(step.body, header_output)
+        return Chord(header, body), body_output
 
-    def _order_for_body(self, chord: Chord) -> Group:
+    def _order_for_body(self, header: Group, outputs: tuple, body: Step):
         """Order the header so the body's first task gets its predecessors'
         results in the contract's order, when that is all the header is."""
-        head = chord.body.steps[0] if isinstance(chord.body, Chain) else chord.body
+        head = body.steps[0] if isinstance(body, Chain) else body
         if not isinstance(head, Task) or self.graph.nodes[head.name].get("immutable"):
-            return chord.header
-        wanted = self.expected(head.name)
-        outputs = [output(m) for m in chord.header.members]
-        if not isinstance(wanted, tuple) or sorted(map(str, outputs)) != sorted(wanted):
-            return chord.header
+            return header, outputs
+        wanted = contract_input(self.graph, head.name)
+        if not isinstance(wanted, tuple) or outputs == wanted or sorted(map(str, outputs)) != sorted(wanted):
+            return header, outputs
         rank = {name: i for i, name in enumerate(wanted)}
-        return Group(tuple(sorted(chord.header.members, key=lambda m: rank[output(m)])))
+        order = sorted(range(len(outputs)), key=lambda i: rank[outputs[i]])
+        return Group(tuple(header.members[i] for i in order)), tuple(outputs[i] for i in order)
