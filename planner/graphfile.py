@@ -141,6 +141,7 @@ def validate(graph, where: str = "graph") -> None:
     if cycle:
         names_in_cycle = [str(u) for u, _ in cycle] + [str(cycle[0][0])]
         raise PlannerError(f"{where}: the graph has a cycle: {' -> '.join(names_in_cycle)}")
+    parameters: dict = {}  # task name -> inspect.Signature, computed once per task
     for node, attrs in graph.nodes(data=True):
         if "task" not in attrs:
             raise PlannerError(f"{where}: node '{node}' has no 'task' attribute")
@@ -150,7 +151,7 @@ def validate(graph, where: str = "graph") -> None:
         if not isinstance(sig, Signature):
             raise PlannerError(f"{where}: node '{node}': task must be a Celery signature (.s() or .si()), got {type(sig).__name__}")
         _check_json(where, node, sig)
-        _check_arity(where, graph, node, sig)
+        _check_arity(where, graph, node, sig, parameters)
 
 
 def _check_json(where: str, node, sig) -> None:
@@ -169,13 +170,17 @@ def task_callable(sig):
         return None
 
 
-def _check_arity(where: str, graph: nx.DiGraph, node, sig) -> None:
-    function = task_callable(sig)
-    if function is None:
-        raise PlannerError(f"{where}: node '{node}': task '{sig.task}' is not registered (import it in the graph file)")
-    try:
-        parameters = inspect.signature(function)
-    except (TypeError, ValueError):
+def _check_arity(where: str, graph: nx.DiGraph, node, sig, cache: dict) -> None:
+    if sig.task not in cache:
+        function = task_callable(sig)
+        if function is None:
+            raise PlannerError(f"{where}: node '{node}': task '{sig.task}' is not registered (import it in the graph file)")
+        try:
+            cache[sig.task] = inspect.signature(function)
+        except (TypeError, ValueError):
+            cache[sig.task] = None
+    parameters = cache[sig.task]
+    if parameters is None:
         return
     takes_input = not sig.immutable and graph.in_degree(node) > 0
     upstream = ("<upstream>",) if takes_input else ()
