@@ -1,11 +1,55 @@
-"""``planner render``: not built yet."""
+"""``planner render GRAPH -o FILE``: draw the plan (Graphviz or Mermaid)."""
 
 from __future__ import annotations
 
-from .common import app, fail
+from enum import Enum
+from typing import Optional
+
+import typer
+
+from .common import app, load, reports_errors
+from .plan_command import Strategy
 
 
-@app.command("render", hidden=True)
-def render_command():
-    """Not built yet."""
-    fail("'planner render' is not built yet")
+class DiagramFormat(str, Enum):
+    dot = "dot"
+    mermaid = "mermaid"
+    markdown = "markdown"
+    svg = "svg"
+    png = "png"
+    pdf = "pdf"
+
+
+@app.command("render")
+@reports_errors
+def render_command(
+    graph_file: str = typer.Argument(..., metavar="GRAPH", help="Graph file (.py or node-link .json)."),
+    output: str = typer.Option(
+        "-", "--output", "-o", metavar="FILE",
+        help="Where to write: .svg/.png/.pdf (needs Graphviz's dot), .dot, .mmd, .md (Mermaid block); - for stdout.",
+    ),
+    format: Optional[DiagramFormat] = typer.Option(
+        None, "--format", "-f", help="Override the extension; for stdout: dot (default) or mermaid."
+    ),
+    graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
+    strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="auto, canvas or exact."),
+    collapse: bool = typer.Option(False, "--collapse", help="Fold runs of 3+ plain chain steps into one box."),
+):
+    """Draw the plan: clusters for chains, groups and chords; dependencies,
+    added dependencies (dashed) and the critical path. Nothing runs."""
+    from ..errors import PlannerError
+    from ..planning import make_plan
+    from ..render import render_file, to_dot, to_mermaid
+
+    chosen = format.value if format else None
+    if output == "-" and chosen not in (None, "dot", "mermaid", "markdown"):
+        raise PlannerError(f"--format {chosen} goes to a file: give one with -o (stdout takes dot, mermaid or markdown)")
+    plan = make_plan(load(graph_file, graph), strategy.value)
+    if output == "-":
+        if chosen in ("mermaid", "markdown"):
+            typer.echo(to_mermaid(plan, collapse=collapse, markdown=chosen == "markdown"), nl=False)
+        else:
+            typer.echo(to_dot(plan, collapse=collapse), nl=False)
+        return
+    render_file(plan, output, chosen, collapse=collapse)
+    typer.echo(f"wrote {output}")
