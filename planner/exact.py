@@ -1,4 +1,320 @@
-"""Exact dispatch: every node sent as soon as its own predecessors finished.
+"""Exact dispatch: every node is sent as soon as its own predecessors have
+finished, and never waits for anything else. No scheduler process, no
+polling: the workers advance the graph themselves.
 
-(Being built; see issue 5.)
+How it works, on Celery's own parts:
+
+- :func:`submit` stores one small *spec* per node in the result backend,
+  under the run's key (the node's signature with its task id and two message
+  headers, its successors with their in-degrees, and where its input comes
+  from), then sends the roots.
+- When a node's task succeeds, the worker that ran it gets Celery's
+  ``task_success`` signal (after the result is stored). The handler reads the
+  node's spec and, for each successor, records the arrival in a per-successor
+  set (``SADD``: a redelivered task adds nothing twice); a successor whose set
+  is full (or that has this one predecessor) is claimed with ``SET NX`` and
+  sent, its input fetched from the result backend (the one predecessor's
+  result, or the list in ``graph.predecessors`` order). A hop reads and
+  writes O(degree) keys, and every message carries one node's signature and
+  input, whatever the graph's size.
+- A failed node has no ``task_success``: its descendants are never sent, and
+  everything else runs on.
+
+Backends: Redis (``app.backend.client``) and the embedded
+``cache+memory://`` store (a process-local store with a lock stands in for
+Redis there). Run keys expire after a day.
+
+>>> check_support(app)                               # doctest: +SKIP
+>>> submit(plan, signatures, app, task_ids)          # doctest: +SKIP
+>>> app.AsyncResult(task_ids["load"]).get(timeout=10)  # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Mapping
+
+from celery import shared_task, states
+from celery.canvas import Signature
+from celery.signals import task_success
+from kombu.utils.json import dumps, loads
+
+from .errors import PlannerError
+
+logger = logging.getLogger(__name__)
+
+RUN_HEADER = "planner_exact_run"  # message header: the run's id
+NODE_HEADER = "planner_exact_node"  # message header: the node's index in the run
+KEY_PREFIX = "planner-exact"
+EXPIRES = 24 * 3600  # seconds the run's keys are kept
+REQUIRED_TASKS = ("planner.exact.hop",)  # registered by this module: proof the workers loaded it
+
+# Input kinds in a spec.
+NOTHING, ONE, LIST = "nothing", "one", "list"
+
+
+class InputMissing(RuntimeError):
+    """A predecessor's result was not in the result backend when its
+    successor was sent (e.g. the task ignores its result)."""
+
+
+# --- support ---------------------------------------------------------------------------------------------
+
+
+def check_support(app) -> None:
+    """Raise :class:`PlannerError` (one line) unless ``app``'s result backend
+    can hold exact dispatch's run state: Redis, or the embedded in-memory
+    store."""
+    _store_for(app)
+
+
+def _store_for(app):
+    url = str(app.conf.result_backend or "disabled://")
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("redis", "rediss", "sentinel", "sentinels"):
+        return _RedisStore(app.backend.client)
+    if scheme.startswith("cache") and "memory" in url:
+        return _MEMORY
+    from .preflight import masked
+
+    raise PlannerError(f"exact dispatch needs a Redis or in-memory (embedded) result backend; got {masked(url)} "
+                       "(use --strategy canvas, or --backend redis://...)")
+
+
+# --- the run state -----------------------------------------------------------------------------------------
+
+
+def _key(run: str, kind: str, index: int) -> str:
+    return f"{KEY_PREFIX}:{run}:{kind}:{index}"
+
+
+class _RedisStore:
+    """Run state in Redis: ``spec:i`` (JSON), ``arrived:i`` (set of
+    predecessor indices), ``claimed:i`` (set once, by the sender)."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def put_specs(self, run: str, specs: list[str]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for index, spec in enumerate(specs):
+            pipe.set(_key(run, "spec", index), spec, ex=EXPIRES)
+            if len(pipe) >= 1000:
+                pipe.execute()
+        pipe.execute()
+
+    def spec(self, run: str, index: int) -> dict | None:
+        raw = self.client.get(_key(run, "spec", index))
+        return None if raw is None else loads(raw)
+
+    def arrive(self, run: str, targets: list[int], source: int) -> list[int]:
+        """Record ``source`` as arrived at each target; return how many
+        predecessors each target has seen."""
+        pipe = self.client.pipeline(transaction=False)
+        for target in targets:
+            key = _key(run, "arrived", target)
+            pipe.sadd(key, source)
+            pipe.scard(key)
+            pipe.expire(key, EXPIRES)
+        replies = pipe.execute()
+        return [int(count) for count in replies[1::3]]
+
+    def claim(self, run: str, targets: list[int]) -> list[tuple[bool, dict | None]]:
+        """Claim each target for sending (only the first claim wins) and
+        read its spec, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for target in targets:
+            pipe.set(_key(run, "claimed", target), 1, nx=True, ex=EXPIRES)
+            pipe.get(_key(run, "spec", target))
+        replies = pipe.execute()
+        return [(bool(won), None if raw is None else loads(raw)) for won, raw in zip(replies[::2], replies[1::2])]
+
+
+class _MemoryStore:
+    """The same state in this process, for the embedded worker (threads pool,
+    ``cache+memory://`` backend): one lock, plain dicts."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.runs: dict[str, dict] = {}
+
+    def _run(self, run: str) -> dict:
+        return self.runs.setdefault(run, {"created": time.monotonic(), "specs": [], "arrived": {}, "claimed": set()})
+
+    def put_specs(self, run: str, specs: list[str]) -> None:
+        with self.lock:
+            now = time.monotonic()
+            for old in [r for r, state in self.runs.items() if now - state["created"] > EXPIRES]:
+                del self.runs[old]
+            self._run(run)["specs"] = [loads(spec) for spec in specs]
+
+    def spec(self, run: str, index: int) -> dict | None:
+        with self.lock:
+            state = self.runs.get(run)
+            return None if state is None else state["specs"][index]
+
+    def arrive(self, run: str, targets: list[int], source: int) -> list[int]:
+        with self.lock:
+            arrived = self._run(run)["arrived"]
+            counts = []
+            for target in targets:
+                seen = arrived.setdefault(target, set())
+                seen.add(source)
+                counts.append(len(seen))
+            return counts
+
+    def claim(self, run: str, targets: list[int]) -> list[tuple[bool, dict | None]]:
+        with self.lock:
+            state = self._run(run)
+            out = []
+            for target in targets:
+                won = target not in state["claimed"]
+                state["claimed"].add(target)
+                out.append((won, state["specs"][target] if state["specs"] else None))
+            return out
+
+
+_MEMORY = _MemoryStore()
+
+
+# --- submit ------------------------------------------------------------------------------------------------
+
+
+def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str]) -> None:
+    """Store the run's specs and send the roots; returns at once. Node
+    ``name`` runs with task id ``task_ids[name]``."""
+    from celery import uuid
+
+    store = _store_for(app)
+    graph = plan.graph
+    names = list(graph)
+    index = {name: i for i, name in enumerate(names)}
+    run = uuid()
+    specs = [dumps(_spec(graph, name, index, signatures[name], task_ids, run)) for name in names]
+    store.put_specs(run, specs)
+    roots = [loads(specs[index[name]]) for name in names if graph.in_degree(name) == 0]
+    with app.producer_or_acquire() as producer:
+        for spec in roots:
+            Signature.from_dict(spec["sig"], app=app).apply_async(producer=producer)
+
+
+def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task_ids, run: str) -> dict:
+    sig = signature.clone()
+    headers = dict(sig.options.get("headers") or {})
+    headers.update({RUN_HEADER: run, NODE_HEADER: index[name]})
+    sig.set(task_id=task_ids[name], headers=headers)
+    preds = [str(p) for p in graph.predecessors(name)]
+    if sig.immutable or not preds:
+        takes = NOTHING
+    else:
+        takes = ONE if len(preds) == 1 else LIST
+    return {
+        "name": name,
+        "task_id": task_ids[name],
+        "sig": dict(sig),
+        "succ": [[index[str(s)], graph.in_degree(s)] for s in graph.successors(name)],
+        "takes": takes,
+        "preds": [[index[p], task_ids[p]] for p in preds] if takes == LIST else [],
+    }
+
+
+# --- one hop -------------------------------------------------------------------------------------------------
+
+
+def advance(app, run: str, index: int, result) -> list[str]:
+    """Node ``index`` of ``run`` finished with ``result``: send every
+    successor that is now ready and not yet sent. Returns their names.
+    Safe to call twice for the same node (redelivery)."""
+    store = _store_for(app)
+    spec = store.spec(run, index)
+    if spec is None:
+        logger.warning("planner exact run %s: no spec for node %s (expired?)", run, index)
+        return []
+    succ = spec["succ"]
+    gathered = [target for target, degree in succ if degree > 1]
+    counts = dict(zip(gathered, store.arrive(run, gathered, index))) if gathered else {}
+    ready = [target for target, degree in succ if degree == 1 or counts[target] >= degree]
+    if not ready:
+        return []
+    sent = []
+    with app.producer_or_acquire() as producer:
+        for won, target_spec in store.claim(run, ready):
+            if won and target_spec is not None:
+                _send(app, target_spec, index, result, producer)
+                sent.append(target_spec["name"])
+    return sent
+
+
+def _send(app, spec: dict, source: int, result, producer) -> None:
+    sig = Signature.from_dict(spec["sig"], app=app)
+    try:
+        args = _inputs(app, spec, source, result)
+    except InputMissing as error:
+        # Fail the node where the runner looks for it; its descendants stay unsent.
+        app.backend.mark_as_failure(spec["task_id"], error)
+        return
+    sig.apply_async(args=args, producer=producer)
+
+
+def _inputs(app, spec: dict, source: int, result) -> tuple:
+    if spec["takes"] == NOTHING:
+        return ()
+    if spec["takes"] == ONE:
+        return (result,)
+    others = [(i, task_id) for i, task_id in spec["preds"] if i != source]
+    fetched = dict(zip((i for i, _ in others), _results(app, [task_id for _, task_id in others])))
+    fetched[source] = result
+    return ([fetched[i] for i, _ in spec["preds"]],)
+
+
+def _results(app, task_ids: list[str]) -> list:
+    """The stored results of finished tasks, in order, in one read."""
+    if not task_ids:
+        return []
+    backend = app.backend
+    keys = [backend.get_key_for_task(task_id) for task_id in task_ids]
+    raw = backend.mget(keys)
+    if isinstance(raw, dict):  # the cache backends answer with a mapping
+        raw = [raw.get(key) for key in keys]
+    results = []
+    for task_id, value in zip(task_ids, raw):
+        meta = backend.decode_result(value) if value is not None else {}
+        if meta.get("status") != states.SUCCESS:
+            raise InputMissing(f"input task {task_id} is {meta.get('status', 'not in the result backend')}, "
+                               "not SUCCESS (does its task ignore results?)")
+        results.append(meta.get("result"))
+    return results
+
+
+@task_success.connect(weak=False)
+def _on_success(sender=None, result=None, **_):
+    """Advance the run of an exact-dispatched node that just succeeded (in
+    the worker that ran it, after its result was stored)."""
+    request = getattr(sender, "request", None)
+    run = getattr(request, RUN_HEADER, None) if request is not None else None
+    if not run:
+        return
+    try:
+        advance(sender.app, run, int(getattr(request, NODE_HEADER)), result)
+    except Exception:  # the signal must not fail the task that already succeeded
+        logger.exception("planner exact run %s: could not send the successors of node %s",
+                         run, getattr(request, NODE_HEADER, "?"))
+
+
+@shared_task(name="planner.exact.hop", bind=True)
+def hop(self, run: str, index: int) -> list[str]:
+    """Advance ``run`` past its finished node ``index`` (reading the node's
+    result from the backend); returns the names of the successors it sent.
+
+    Workers do this inline, from ``task_success``; the task exists so that
+    ``planner run`` can check the workers loaded this module, and to resume
+    a run by hand."""
+    spec = _store_for(self.app).spec(run, index)
+    if spec is None:
+        return []
+    meta = self.app.backend.get_task_meta(spec["task_id"])
+    if meta.get("status") != states.SUCCESS:
+        return []
+    return advance(self.app, run, index, meta.get("result"))

@@ -1,7 +1,25 @@
 """From a user's graph to a plan: the one entry point the CLI and the
-runner call.
+runner call, and the choice of how the plan runs.
 
->>> plan = make_plan(load_graph("examples/etl/graph.py"))   # doctest: +SKIP
+Strategies:
+
+- ``canvas``: one pure chain/group/chord canvas (:func:`plan_canvas`). On a
+  graph that is not series-parallel it must add ordering the graph does not
+  have; each added dependency is in ``plan.added`` and what it costs (how
+  much it raises the critical path) in the reason and
+  ``plan.metadata["added_cost"]``.
+- ``exact``: :mod:`planner.exact` sends every node as soon as its own
+  predecessors finished: ``plan.added == ()``, always. ``plan.root`` is still
+  the canvas decomposition, for display (its forced ordering, which exact
+  dispatch does not impose, is kept in ``plan.metadata["canvas_added"]``).
+- ``auto`` (default): the canvas when it is exact and has no long chain or
+  wide chord; otherwise ``exact``, which then is faster (Celery's chain
+  message carries the rest of the chain, so long chains cost quadratic
+  time; a wide chord pays the header's join). ``plan.reason`` says which.
+
+>>> plan = make_plan(load_graph("examples/n_shape/graph.py"))   # doctest: +SKIP
+>>> plan.strategy, plan.added                                   # doctest: +SKIP
+('exact', ())
 """
 
 from __future__ import annotations
@@ -9,19 +27,83 @@ from __future__ import annotations
 import networkx as nx
 
 from .analysis import plan_canvas
+from .describe import critical_path
 from .graphfile import structure
-from .plan import Plan
+from .plan import Chain, Chord, Plan, walk
 
 STRATEGIES = ("auto", "canvas", "exact")
 
+# A canvas chain at least this long runs faster under exact dispatch (bench/bench_exact.py:
+# native chain 100 steps 0.29 s, exact about half of that; the gap grows quadratically).
+LONG_CHAIN = 100
+# A chord whose header is at least this wide runs faster under exact dispatch (bench/bench_exact.py).
+WIDE_CHORD = 1000
+
 
 def make_plan(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
-    """Plan a validated user graph (nodes carry Celery signatures)."""
+    """Plan a validated user graph (nodes carry Celery signatures) with
+    ``strategy`` (``auto``, ``canvas`` or ``exact``)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    plan = plan_canvas(structure(graph))
-    plan.reason = "pure canvas" + (" (exact)" if plan.exact else f" ({len(plan.added)} added dependencies)")
-    return plan
+    return plan_structure(structure(graph), strategy)
+
+
+def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
+    """:func:`make_plan` on a structure graph (``str`` nodes, attributes
+    ``immutable`` and ``cost``)."""
+    canvas = plan_canvas(graph)
+    shape = canvas_shape(canvas)
+    canvas.metadata.update(shape)
+    if canvas.added:
+        cost = added_cost(canvas)
+        canvas.metadata["added_cost"] = cost
+        dependencies = f"{len(canvas.added)} added {'dependency' if len(canvas.added) == 1 else 'dependencies'}"
+        added_text = f"{dependencies}, critical path +{cost:g} s"
+    if strategy == "canvas":
+        if canvas.added:
+            canvas.reason = f"pure canvas, as asked: the graph is not series-parallel ({added_text})"
+        else:
+            canvas.reason = "pure canvas, as asked (exact: the graph is series-parallel)"
+        return canvas
+    if strategy == "exact":
+        return _exact(canvas, "exact dispatch, as asked: every node starts when its own predecessors finish")
+    if canvas.added:
+        return _exact(canvas, f"the graph is not series-parallel: a canvas would need {added_text}; "
+                              "exact dispatch adds none")
+    if shape["longest_chain"] >= LONG_CHAIN:
+        return _exact(canvas, f"a {shape['longest_chain']}-step chain: Celery's chain message carries the rest "
+                              "of the chain (quadratic); exact dispatch sends one node per message")
+    if shape["widest_chord"] >= WIDE_CHORD:
+        return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
+                              "without the chord's join")
+    canvas.reason = "pure canvas: the graph is series-parallel, so the canvas adds no dependency"
+    return canvas
+
+
+def _exact(canvas: Plan, reason: str) -> Plan:
+    metadata = dict(canvas.metadata)
+    metadata["canvas_added"] = list(canvas.added)
+    return Plan(graph=canvas.graph, root=canvas.root, added=(), strategy="exact", reason=reason, metadata=metadata)
+
+
+def canvas_shape(plan: Plan) -> dict:
+    """The longest chain (steps) and the widest chord header (tasks) of the
+    plan's canvas: what makes Celery's canvas slow."""
+    longest, widest = 0, 0
+    for step in walk(plan.root):
+        if isinstance(step, Chain):
+            longest = max(longest, len(step.steps))
+        elif isinstance(step, Chord):
+            widest = max(widest, len(step.header.members))
+    return {"longest_chain": longest, "widest_chord": widest}
+
+
+def added_cost(plan: Plan) -> float:
+    """How much the plan's added dependencies raise the critical path
+    (seconds, by node ``cost``)."""
+    ordered = plan.graph.copy()
+    ordered.add_edges_from(plan.added)
+    return round(critical_path(ordered)[1] - critical_path(plan.graph)[1], 9)
 
 
 def signatures(graph: nx.DiGraph) -> dict:

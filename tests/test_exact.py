@@ -1,0 +1,301 @@
+"""Exact dispatch (planner.exact) on real workers: the embedded worker
+(threads pool, in-memory broker and store) and prefork ``celery worker``
+processes on Redis. Runs are driven through ``exact.submit`` directly and
+followed by task id, as the runner does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+
+import networkx as nx
+import pytest
+import redis
+from celery import uuid
+from hypothesis import HealthCheck, given, settings
+from runhelp import check_contract, small_dags, with_tasks
+from servers import Workers
+
+from planner import exact
+from planner.embedded import configure_in_memory, embedded_worker, forget_connections
+from planner.errors import PlannerError
+from planner.planning import make_plan, signatures
+
+FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
+
+
+def point_at(app, broker: str, backend: str) -> None:
+    forget_connections(app)
+    app.conf.update(broker_url=broker, result_backend=backend, broker_transport_options={})
+
+
+def submit_exact(app, graph: nx.DiGraph) -> dict[str, str]:
+    plan = make_plan(graph, "exact")
+    assert plan.strategy == "exact" and plan.added == ()
+    task_ids = {name: uuid() for name in plan.graph}
+    exact.submit(plan, signatures(graph), app, task_ids)
+    return task_ids
+
+
+def wait_for(app, task_ids: dict[str, str], names, timeout: float = 30) -> dict[str, dict]:
+    """The metas of ``names`` once each is final (SUCCESS/FAILURE)."""
+    deadline = time.monotonic() + timeout
+    metas: dict[str, dict] = {}
+    while True:
+        for name in names:
+            if name not in metas:
+                meta = app.backend.get_task_meta(task_ids[name])
+                if meta.get("status") in FINAL:
+                    metas[name] = meta
+        if len(metas) == len(list(names)):
+            return metas
+        if time.monotonic() > deadline:
+            missing = sorted(set(names) - set(metas))
+            raise AssertionError(f"not finished in {timeout} s: {missing}")
+        time.sleep(0.01)
+
+
+def run_exact(app, graph: nx.DiGraph, timeout: float = 30) -> dict[str, dict]:
+    """Run every node; their results by name (all must succeed)."""
+    task_ids = submit_exact(app, graph)
+    metas = wait_for(app, task_ids, [str(n) for n in graph], timeout)
+    assert all(m["status"] == "SUCCESS" for m in metas.values()), metas
+    return {name: meta["result"] for name, meta in metas.items()}
+
+
+def n_shape(task, slow: str, sleep: float) -> nx.DiGraph:
+    """a → c, a → d, b → d, with ``slow`` sleeping."""
+    graph = nx.DiGraph([("a", "c"), ("a", "d"), ("b", "d")])
+    for node in graph:
+        graph.nodes[node]["task"] = task.s(node=node, sleep=sleep if node == slow else 0.0)
+    return graph
+
+
+# --- the embedded worker ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def embedded_app():
+    from workload.tasks import app
+
+    configure_in_memory(app)
+    with embedded_worker(app, concurrency=8):
+        yield app
+
+
+@pytest.mark.timeout(90)
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@given(shape=small_dags(max_nodes=10))
+def test_random_dags_keep_the_contract_embedded(shape, embedded_app, tmp_path_factory):
+    from workload.tasks import counted
+
+    tally = tmp_path_factory.mktemp("tally") / "runs.txt"
+    graph = with_tasks(shape, counted, sleep=0.005, tally=str(tally))
+    results = run_exact(embedded_app, graph)
+    check_contract(graph, results, tally.read_text().split())
+
+
+@pytest.mark.timeout(60)
+def test_no_node_waits_for_a_node_it_does_not_depend_on_embedded(embedded_app):
+    from workload.tasks import step
+
+    results = run_exact(embedded_app, n_shape(step, "b", 1.5))
+    assert results["c"]["end"] < results["b"]["end"] - 1.0, "c waited for b"
+    assert results["d"]["start"] >= results["b"]["end"]
+    assert results["d"]["got"] == ["a", "b"]
+
+
+# --- Redis and prefork workers --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(redis_base_url):
+    """Db 0 (never handed out by ``redis_url``) with two workload workers."""
+    from workload.tasks import app
+
+    url = f"{redis_base_url}/0"
+    redis.Redis.from_url(url).flushdb()
+    with Workers("workload.tasks", url, url, count=2, concurrency=3):
+        point_at(app, url, url)
+        yield app, url
+
+
+@pytest.mark.timeout(90)
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(shape=small_dags(max_nodes=10))
+def test_random_dags_keep_the_contract_on_redis(shape, redis_cluster):
+    from workload.tasks import counted
+
+    app, url = redis_cluster
+    client = redis.Redis.from_url(url)
+    client.delete("tally")
+    graph = with_tasks(shape, counted, sleep=0.005, tally=url)
+    results = run_exact(app, graph)
+    check_contract(graph, results, [v.decode() for v in client.lrange("tally", 0, -1)])
+
+
+@pytest.mark.timeout(60)
+def test_no_node_waits_for_a_node_it_does_not_depend_on_redis(redis_cluster):
+    from workload.tasks import step
+
+    app, _ = redis_cluster
+    results = run_exact(app, n_shape(step, "b", 1.5))
+    assert results["c"]["end"] < results["b"]["end"] - 1.0, "c waited for b"
+    assert results["d"]["start"] >= results["b"]["end"]
+    assert results["d"]["got"] == ["a", "b"]
+
+
+@pytest.mark.timeout(60)
+def test_a_failure_stops_its_descendants_only(redis_cluster):
+    from workload.tasks import boom, counted
+
+    app, url = redis_cluster
+    client = redis.Redis.from_url(url)
+    client.delete("tally")
+    # bad fails; after/last/joined depend on it; good/fine/side do not.
+    graph = nx.DiGraph([("root", "bad"), ("bad", "after"), ("after", "last"), ("root", "good"),
+                        ("good", "fine"), ("bad", "joined"), ("good", "joined"), ("root", "side")])
+    for node in graph:
+        graph.nodes[node]["task"] = (boom.s(node=node) if node == "bad"
+                                     else counted.s(node=node, sleep=0.01, tally=url))
+    task_ids = submit_exact(app, graph)
+    metas = wait_for(app, task_ids, ["root", "bad", "good", "fine", "side"])
+    assert metas["bad"]["status"] == "FAILURE"
+    assert all(metas[n]["status"] == "SUCCESS" for n in ("root", "good", "fine", "side"))
+    time.sleep(0.5)  # time enough for anything wrongly sent to have run
+    for node in ("after", "last", "joined"):
+        assert app.backend.get_task_meta(task_ids[node])["status"] == "PENDING", node
+    runs = sorted(v.decode() for v in client.lrange("tally", 0, -1))
+    assert runs == ["fine", "good", "root", "side"]
+
+
+@pytest.mark.timeout(60)
+def test_a_retried_node_still_advances_the_run(redis_cluster, tmp_path):
+    from workload.tasks import flaky, step
+
+    app, _ = redis_cluster
+    graph = nx.DiGraph([("a", "shaky"), ("shaky", "z"), ("a", "z")])
+    graph.nodes["a"]["task"] = step.s(node="a")
+    graph.nodes["shaky"]["task"] = flaky.s(node="shaky", counter=str(tmp_path / "count"), failures=2)
+    graph.nodes["z"]["task"] = step.s(node="z")
+    results = run_exact(app, graph)
+    assert results["shaky"]["attempt"] == 3
+    assert results["z"]["got"] == [str(p) for p in graph.predecessors("z")]
+
+
+@pytest.mark.timeout(120)
+def test_losing_a_worker_mid_task_runs_each_successor_once(redis_url, workers):
+    """SIGKILL the worker running a node (acks_late): the node is redelivered
+    to the other worker, runs again, and its successors are sent once."""
+    from workload.fragile import app, sturdy, victim
+
+    group = workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
+    forget_connections(app)
+    app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    graph = nx.DiGraph([("a", "doomed"), ("a", "side"), ("doomed", "end"), ("side", "end"), ("doomed", "after")])
+    for node in graph:
+        graph.nodes[node]["task"] = (victim.s(node=node, redis_url=redis_url) if node == "doomed"
+                                     else sturdy.s(node=node, tally=redis_url))
+    client = redis.Redis.from_url(redis_url)
+    killed: list[int] = []
+
+    def kill_when_running():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pid = client.get("victim")
+            if pid:
+                pid = int(pid)
+                assert pid in [p.pid for p in group.processes]
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_when_running, daemon=True)
+    killer.start()
+    results = run_exact(app, graph, timeout=60)
+    killer.join(5)
+    assert killed, "the victim never ran"
+    runs = sorted(v.decode() for v in client.lrange("tally", 0, -1))
+    assert runs == ["a", "after", "doomed", "doomed", "end", "side"]  # only the lost node ran twice
+    assert results["end"]["got"] == ["doomed", "side"]
+    assert results["after"]["got"] == "doomed"
+
+
+@pytest.mark.timeout(30)
+def test_a_redelivered_success_sends_nothing_twice(redis_url):
+    """Advancing past the same node twice (a task run twice) sends its
+    successors once: arrivals are a set, the send is claimed with SET NX."""
+    from workload.tasks import app, step
+
+    point_at(app, redis_url, redis_url)  # no workers: messages stay queued
+    graph = nx.DiGraph([("a", "c"), ("a", "d"), ("b", "d")])
+    for node in graph:
+        graph.nodes[node]["task"] = step.s(node=node)
+    submit_exact(app, graph)
+    client = redis.Redis.from_url(redis_url)
+    assert client.llen("celery") == 2  # the roots a and b
+    run = client.keys(f"{exact.KEY_PREFIX}:*:spec:0")[0].decode().split(":")[1]
+    index = {str(n): i for i, n in enumerate(make_plan(graph, "exact").graph)}
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == ["c"]
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == []
+    assert client.llen("celery") == 3
+    ttl = client.ttl(f"{exact.KEY_PREFIX}:{run}:arrived:{index['d']}")
+    assert 0 < ttl <= exact.EXPIRES
+
+
+@pytest.mark.timeout(60)
+def test_messages_stay_the_same_size_however_long_the_graph(redis_url):
+    """The root's message of a 2000-step chain is as small as a 2-step one's
+    (Celery's own chain carries every remaining step)."""
+    from celery import chain
+    from workload.tasks import app, step
+
+    point_at(app, redis_url, redis_url)  # no workers: messages stay queued
+    client = redis.Redis.from_url(redis_url)
+
+    def root_message_bytes(length: int) -> int:
+        graph = nx.DiGraph()
+        nx.add_path(graph, [f"n{i:04d}" for i in range(length)])
+        for node in graph:
+            graph.nodes[node]["task"] = step.s(node=node)
+        client.delete("celery")
+        submit_exact(app, graph)
+        return len(client.lindex("celery", 0))
+
+    small, large = root_message_bytes(2), root_message_bytes(2000)
+    assert large <= small + 16
+    client.delete("celery")
+    chain(*(step.s(node=f"n{i:04d}") for i in range(2000))).apply_async()
+    assert len(client.lindex("celery", 0)) > 50 * large
+
+
+# --- support, strategy choice ------------------------------------------------------------------------------
+
+
+def test_check_support_refuses_other_backends_in_one_line():
+    from celery import Celery
+
+    app = Celery("probe", broker="memory://", backend="rpc://")
+    with pytest.raises(PlannerError) as info:
+        exact.check_support(app)
+    assert str(info.value).startswith("exact dispatch needs a Redis or in-memory (embedded) result backend; got rpc://")
+    assert "\n" not in str(info.value)
+    app = Celery("probe", broker="memory://", backend="redis://:secret@127.0.0.1:1/0")
+    exact.check_support(app)  # no connection needed to tell
+    app = Celery("probe", broker="memory://", backend="db+sqlite:///x.db")
+    with pytest.raises(PlannerError, match="got db\\+sqlite"):
+        exact.check_support(app)
+
+
+def test_check_support_masks_credentials():
+    from celery import Celery
+
+    app = Celery("probe", broker="memory://", backend="mongodb://user:secret@localhost/db")
+    with pytest.raises(PlannerError) as info:
+        exact.check_support(app)
+    assert "secret" not in str(info.value)
