@@ -17,6 +17,7 @@ flowchart LR
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 import subprocess
@@ -85,6 +86,7 @@ class Diagram:
     edges: list[Edge]
     added: bool  # the plan adds dependencies: the legend explains dashed edges
     coloured: bool  # states were given: the legend explains the colours
+    caption: str = ""  # how the plan runs, and why
 
 
 def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> Diagram:
@@ -174,7 +176,7 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
             if isinstance(item, Cluster):
                 stack.append((sub, item))
 
-    critical_edges = set(zip(path, path[1:]))
+    critical_edges = set(zip(path, path[1:], strict=False))
     edges: dict[tuple[str, str], Edge] = {}
     for tail, head in graph.edges:
         pair = (owner[tail], owner[head])
@@ -187,7 +189,8 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
         pair = (owner[str(tail)], owner[str(head)])
         if pair[0] != pair[1] and pair not in edges:
             edges[pair] = Edge(*pair, "added")
-    return Diagram(boxes, root, list(edges.values()), bool(plan.added), bool(states))
+    caption = f"strategy: {plan.strategy}" + (f" ({plan.reason})" if plan.reason else "")
+    return Diagram(boxes, root, list(edges.values()), bool(plan.added), bool(states), caption)
 
 
 def _status(state: str | None, seconds: float | None) -> str:
@@ -327,14 +330,17 @@ def _dot_box_attrs(box: Box) -> str:
 
 def _dot_legend(d: Diagram) -> str:
     """An HTML-like graph label (no extra nodes, so every node is a graph node)."""
-    rows = [f'<tr><td><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>',
-            '<tr><td>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>']
+    rows = [f'<tr><td><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>']
+    if any(box.immutable for box in d.boxes.values()):
+        rows.append('<tr><td>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>')
     if d.added:
         rows.append(f'<tr><td><font color="{ADDED_COLOUR}">- - →</font></td>'
                     f'<td align="left">added: the plan waits for this, the graph does not need it</td></tr>')
     if d.coloured:
         for state, colour in [*STATE_COLOURS.items(), ("other", NEUTRAL_COLOUR)]:
             rows.append(f'<tr><td bgcolor="{colour}" border="1">   </td><td align="left">{state}</td></tr>')
+    if d.caption:
+        rows.append(f'<tr><td colspan="2" align="left">{html.escape(d.caption)}</td></tr>')
     return f'<table border="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
 
 
@@ -375,7 +381,8 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
       subgraph c0 ["chain"]
     """
     d = diagram(plan, states, durations, collapse)
-    ids = {box_id: f"n{i}" for i, box_id in enumerate(d.boxes)}
+    drawn = [item for event, item in _walk_clusters(d.root) if event == "box"]
+    ids = {box_id: f"n{i}" for i, box_id in enumerate(drawn)}  # n0, n1... in drawing order
     out = ["flowchart LR"]
     out.append(f"  classDef default fill:{NEUTRAL_COLOUR},stroke:#555")
     depth = 1
@@ -414,9 +421,9 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
 
 def _mermaid_legend(d: Diagram) -> list[str]:
     """A small ``legend`` subgraph (IDs ``legend0``...; never clash with ``n0``...)."""
-    out = ['  subgraph legend ["legend"]', "    direction LR",
-           '    legend0["critical path"] ==> legend1[" "]',
-           '    legend2["dashed border: .si, takes no input"]', "    class legend2 immutable"]
+    out = ['  subgraph legend ["legend"]', "    direction LR", '    legend0["critical path"] ==> legend1[" "]']
+    if any(box.immutable for box in d.boxes.values()):
+        out += ['    legend2["dashed border: .si, takes no input"]', "    class legend2 immutable"]
     if d.added:
         out.append('    legend3[" "] -.->|"added: the plan waits, the graph does not need it"| legend4[" "]')
     if d.coloured:
@@ -424,6 +431,8 @@ def _mermaid_legend(d: Diagram) -> list[str]:
             out.append(f'    legend{i}["{state}"]')
             if state in STATE_COLOURS:
                 out.append(f"    class legend{i} {state.lower()}")
+    if d.caption:
+        out.append(f'    legend9["{mermaid_text(d.caption)}"]')
     out.append("  end")
     return out
 
