@@ -21,6 +21,7 @@ import html
 import re
 import shutil
 import subprocess
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -330,17 +331,20 @@ def _dot_box_attrs(box: Box) -> str:
 
 def _dot_legend(d: Diagram) -> str:
     """An HTML-like graph label (no extra nodes, so every node is a graph node)."""
-    rows = [f'<tr><td><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>']
+    key = '<td width="44" height="14" fixedsize="true"'  # fixed, so a long caption widens only the text column
+    rows = [f'<tr>{key}><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>']
     if any(box.immutable for box in d.boxes.values()):
-        rows.append('<tr><td>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>')
+        rows.append(f'<tr>{key}>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>')
     if d.added:
-        rows.append(f'<tr><td><font color="{ADDED_COLOUR}">- - →</font></td>'
+        rows.append(f'<tr>{key}><font color="{ADDED_COLOUR}">- - →</font></td>'
                     f'<td align="left">added: the plan waits for this, the graph does not need it</td></tr>')
     if d.coloured:
         for state, colour in [*STATE_COLOURS.items(), ("other", NEUTRAL_COLOUR)]:
-            rows.append(f'<tr><td bgcolor="{colour}" border="1">   </td><td align="left">{state}</td></tr>')
+            rows.append(f'<tr>{key} bgcolor="{colour}" border="1"> </td><td align="left">{state}</td></tr>')
     if d.caption:
-        rows.append(f'<tr><td colspan="2" align="left">{html.escape(d.caption)}</td></tr>')
+        # wrapped: a cell spanning both columns would otherwise stretch them apart
+        caption = '<br align="left"/>'.join(html.escape(line) for line in textwrap.wrap(d.caption, 60))
+        rows.append(f'<tr><td colspan="2" align="left">{caption}<br align="left"/></td></tr>')
     return f'<table border="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
 
 
