@@ -423,6 +423,16 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
     return f"```mermaid\n{text}```\n" if markdown else text
 
 
+#: Mermaid's default ``maxEdges``: renderers such as GitHub's refuse a flowchart with more.
+MERMAID_MAX_EDGES = 500
+
+
+def mermaid_edge_count(text: str) -> int:
+    """How many edges a Mermaid flowchart from :func:`to_mermaid` draws
+    (legend included), to compare with ``MERMAID_MAX_EDGES``."""
+    return sum(1 for line in text.splitlines() if re.search(r" (-->|==>|-\.->)", line))
+
+
 def _mermaid_legend(d: Diagram) -> list[str]:
     """A small ``legend`` subgraph (IDs ``legend0``...; never clash with ``n0``...)."""
     out = ['  subgraph legend ["legend"]', "    direction LR", '    legend0["critical path"] ==> legend1[" "]']

@@ -536,3 +536,20 @@ def test_committed_examples_are_current():
         root = ET.fromstring(svg)
         titles = {g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "node"}
         assert titles == set(example(name).graph)
+
+
+def test_cli_warns_when_mermaid_has_more_edges_than_renderers_draw(tmp_path):
+    long_chain = tmp_path / "long.py"
+    long_chain.write_text(
+        "import networkx as nx\nfrom celery import Celery\napp = Celery('x')\n"
+        "@app.task\ndef step(*a):\n    return 1\n"
+        "graph = nx.DiGraph()\nfor i in range(600):\n    graph.add_node(f's{i}', task=step.s())\n"
+        "graph.add_edges_from((f's{i}', f's{i + 1}') for i in range(599))\n"
+    )
+    result = subprocess.run([str(PLANNER), "render", str(long_chain), "-o", str(tmp_path / "long.md")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "warning: 600 edges" in result.stderr and "--collapse" in result.stderr
+    result = subprocess.run([str(PLANNER), "render", str(long_chain), "-f", "mermaid", "--collapse"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""
+    assert "s0 → … → s599 (600 tasks)" in result.stdout

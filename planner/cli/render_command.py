@@ -39,17 +39,20 @@ def render_command(
     added dependencies (dashed) and the critical path. Nothing runs."""
     from ..errors import PlannerError
     from ..planning import make_plan
-    from ..render import render_file, to_dot, to_mermaid
+    from ..render import MERMAID_MAX_EDGES, format_for, mermaid_edge_count, render_file, to_dot, to_mermaid
 
     chosen = format.value if format else None
     if output == "-" and chosen not in (None, "dot", "mermaid", "markdown"):
         raise PlannerError(f"--format {chosen} goes to a file: give one with -o (stdout takes dot, mermaid or markdown)")
     plan = make_plan(load(graph_file, graph), strategy.value)
+    fmt = "dot" if output == "-" and chosen is None else format_for(output, chosen)
+    if fmt in ("mermaid", "markdown"):
+        text = to_mermaid(plan, collapse=collapse, markdown=fmt == "markdown")
+        if (edges := mermaid_edge_count(text)) > MERMAID_MAX_EDGES:
+            typer.echo(f"planner: warning: {edges} edges: Mermaid renderers (GitHub's too) draw at most "
+                       f"{MERMAID_MAX_EDGES}; try --collapse, or .svg", err=True)
     if output == "-":
-        if chosen in ("mermaid", "markdown"):
-            typer.echo(to_mermaid(plan, collapse=collapse, markdown=chosen == "markdown"), nl=False)
-        else:
-            typer.echo(to_dot(plan, collapse=collapse), nl=False)
+        typer.echo(text if fmt in ("mermaid", "markdown") else to_dot(plan, collapse=collapse), nl=False)
         return
-    render_file(plan, output, chosen, collapse=collapse)
+    render_file(plan, output, fmt, collapse=collapse)
     typer.echo(f"wrote {output}")
