@@ -195,9 +195,19 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
 
 
 def _status(state: str | None, seconds: float | None) -> str:
+    """``SUCCESS · 1.25 s``.
+
+    >>> _status("SUCCESS", 0.0004), _status(None, 0.25), _status("FAILURE", 1234.5)
+    ('SUCCESS · <1 ms', '250 ms', 'FAILURE · 1234 s')
+    """
     parts = [state] if state else []
     if seconds is not None:
-        parts.append(f"{seconds:.3g} s" if seconds < 100 else f"{seconds:.0f} s")
+        if seconds < 0.001:
+            parts.append("<1 ms")
+        elif seconds < 1:
+            parts.append(f"{seconds * 1000:.0f} ms")
+        else:
+            parts.append(f"{seconds:.3g} s" if seconds < 100 else f"{seconds:.0f} s")
     return " · ".join(parts)
 
 
@@ -342,9 +352,9 @@ def _dot_legend(d: Diagram) -> str:
         for state, colour in [*STATE_COLOURS.items(), ("other", NEUTRAL_COLOUR)]:
             rows.append(f'<tr>{key} bgcolor="{colour}" border="1"> </td><td align="left">{state}</td></tr>')
     if d.caption:
-        # wrapped: a cell spanning both columns would otherwise stretch them apart
+        # in the text column: a cell spanning both would stretch the key column too
         caption = '<br align="left"/>'.join(html.escape(line) for line in textwrap.wrap(d.caption, 60))
-        rows.append(f'<tr><td colspan="2" align="left">{caption}<br align="left"/></td></tr>')
+        rows.append(f'<tr><td></td><td align="left">{caption}<br align="left"/></td></tr>')
     return f'<table border="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
 
 

@@ -344,7 +344,7 @@ def test_states_colour_the_boxes_and_durations_label_them(tmp_path):
     lines = {name: next(line for line in source.splitlines() if line.strip().startswith(f'"{name}" ['))
              for name in "abcd"}
     assert 'fillcolor="#c8e6c9"' in lines["a"] and "SUCCESS · 1.25 s" in lines["a"]
-    assert 'fillcolor="#ffcdd2"' in lines["b"] and "FAILURE · 0.5 s" in lines["b"]
+    assert 'fillcolor="#ffcdd2"' in lines["b"] and "FAILURE · 500 ms" in lines["b"]
     assert 'fillcolor="#e0e0e0"' in lines["c"]
     assert 'fillcolor="#ffffff"' in lines["d"] and "PENDING" in lines["d"]  # anything else: neutral
     mermaid = to_mermaid(plan, states=states, durations=durations)
