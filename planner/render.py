@@ -215,12 +215,11 @@ def _worst(found: list[str]) -> str | None:
     """A folded box's state: FAILURE wins, then anything unfinished, then SKIPPED."""
     if not found:
         return None
-    for state in ("FAILURE",):
-        if state in found:
-            return state
-    others = [s for s in found if s not in STATE_COLOURS]
-    if others:
-        return others[0]
+    if "FAILURE" in found:
+        return "FAILURE"
+    unfinished = [state for state in found if state not in STATE_COLOURS]
+    if unfinished:
+        return unfinished[0]
     return "SKIPPED" if "SKIPPED" in found else "SUCCESS"
 
 
@@ -230,6 +229,12 @@ def _unused(name: str, graph) -> str:
         n += 1
         candidate = f"{name} ({n})"
     return candidate
+
+
+def _indent(depth: int) -> str:
+    """Indentation by nesting depth, capped: deeply nested plans would
+    otherwise spend most of their text on spaces."""
+    return "  " * min(depth, 12)
 
 
 def _walk_clusters(root):
@@ -296,7 +301,7 @@ def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False) -> s
     ]
     depth = 1
     for event, item in _walk_clusters(d.root):
-        pad = "  " * depth
+        pad = _indent(depth)
         if event == "open":
             out.append(f"{pad}subgraph {item.id} {{")
             out.append(f'{pad}  label={dot_label([item.label])}; style="rounded,dashed"; '
@@ -304,7 +309,7 @@ def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False) -> s
             depth += 1
         elif event == "close":
             depth -= 1
-            out.append("  " * depth + "}")
+            out.append(_indent(depth) + "}")
         else:
             out.append(f"{pad}{dot_id(ids[item])} [{_dot_box_attrs(d.boxes[item])}];")
     for edge in d.edges:
@@ -401,13 +406,13 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
     out.append(f"  classDef default fill:{NEUTRAL_COLOUR},stroke:#555")
     depth = 1
     for event, item in _walk_clusters(d.root):
-        pad = "  " * depth
+        pad = _indent(depth)
         if event == "open":
             out.append(f'{pad}subgraph c{item.id.rsplit("_", 1)[1]} ["{mermaid_text(item.label)}"]')
             depth += 1
         elif event == "close":
             depth -= 1
-            out.append("  " * depth + "end")
+            out.append(_indent(depth) + "end")
         else:
             box = d.boxes[item]
             label = "<br/>".join(mermaid_text(line) for line in box.lines)

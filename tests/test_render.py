@@ -16,6 +16,9 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from dags import random_dags
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from planner.analysis import plan_canvas
@@ -553,3 +556,28 @@ def test_cli_warns_when_mermaid_has_more_edges_than_renderers_draw(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stderr == ""
     assert "s0 → … → s599 (600 tasks)" in result.stdout
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=random_dags(max_nodes=40), collapse=st.booleans())
+def test_random_dags_draw_every_node_edge_and_cluster(graph, collapse):
+    plan = plan_canvas(nx.relabel_nodes(graph, str))
+    if not collapse:
+        check_dot(plan, to_dot(plan))
+        check_mermaid(plan, to_mermaid(plan))
+        return
+    folded = diagram(plan, collapse=True)
+    owner = {name: box.id for box in folded.boxes.values() for name in box.names}
+    wanted = {(owner[u], owner[v]) for u, v in [*plan.graph.edges, *plan.added] if owner[u] != owner[v]}
+    nesting, edges, _ = read_dot(to_dot(plan, collapse=True))
+    assert set(nesting) == set(folded.boxes) and set(edges) == wanted
+
+
+def test_deeply_nested_plans_draw_without_recursion_trouble():
+    graph = nx.DiGraph()
+    for i in range(600):  # x0 → (y0 | (x1 → (y1 | ...))): nesting depth grows with size
+        graph.add_edge(f"x{i}", f"y{i}")
+        graph.add_edge(f"x{i}", f"x{i + 1}")
+    plan = plan_canvas(graph)
+    check_dot(plan, to_dot(plan))
+    check_mermaid(plan, to_mermaid(plan))
