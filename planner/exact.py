@@ -36,6 +36,7 @@ import threading
 import time
 from typing import Mapping
 
+import networkx as nx
 from celery import shared_task, states
 from celery.canvas import Signature
 from celery.signals import task_success
@@ -49,7 +50,7 @@ RUN_HEADER = "planner_exact_run"  # message header: the run's id
 NODE_HEADER = "planner_exact_node"  # message header: the node's index in the run
 KEY_PREFIX = "planner-exact"
 EXPIRES = 24 * 3600  # seconds the run's keys are kept
-REQUIRED_TASKS = ("planner.exact.hop",)  # registered by this module: proof the workers loaded it
+REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop")  # proof the workers loaded this module
 
 # Input kinds in a spec.
 NOTHING, ONE, LIST = "nothing", "one", "list"
@@ -121,15 +122,20 @@ class _RedisStore:
         replies = pipe.execute()
         return [int(count) for count in replies[1::3]]
 
-    def claim(self, run: str, targets: list[int]) -> list[tuple[bool, dict | None]]:
-        """Claim each target for sending (only the first claim wins) and
-        read its spec, in one round trip."""
+    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None]]:
+        """Claim each target for the message ``owners[i]`` (the first claim
+        wins; a redelivered copy of the winning message still owns it) and
+        read its spec, in one round trip: ``(owned, new, spec)``, ``new``
+        when this call made the claim."""
         pipe = self.client.pipeline(transaction=False)
-        for target in targets:
-            pipe.set(_key(run, "claimed", target), 1, nx=True, ex=EXPIRES)
+        for target, owner in zip(targets, owners, strict=True):
+            key = _key(run, "claimed", target)
+            pipe.set(key, owner, nx=True, ex=EXPIRES)
+            pipe.get(key)
             pipe.get(_key(run, "spec", target))
         replies = pipe.execute()
-        return [(bool(won), None if raw is None else loads(raw)) for won, raw in zip(replies[::2], replies[1::2])]
+        return [(holder is not None and holder.decode() == owner, bool(new), None if raw is None else loads(raw))
+                for owner, new, holder, raw in zip(owners, replies[::3], replies[1::3], replies[2::3], strict=True)]
 
 
 class _MemoryStore:
@@ -141,7 +147,7 @@ class _MemoryStore:
         self.runs: dict[str, dict] = {}
 
     def _run(self, run: str) -> dict:
-        return self.runs.setdefault(run, {"created": time.monotonic(), "specs": [], "arrived": {}, "claimed": set()})
+        return self.runs.setdefault(run, {"created": time.monotonic(), "specs": [], "arrived": {}, "claimed": {}})
 
     def put_specs(self, run: str, specs: list[str]) -> None:
         with self.lock:
@@ -165,14 +171,14 @@ class _MemoryStore:
                 counts.append(len(seen))
             return counts
 
-    def claim(self, run: str, targets: list[int]) -> list[tuple[bool, dict | None]]:
+    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None]]:
         with self.lock:
             state = self._run(run)
             out = []
-            for target in targets:
-                won = target not in state["claimed"]
-                state["claimed"].add(target)
-                out.append((won, state["specs"][target] if state["specs"] else None))
+            for target, owner in zip(targets, owners, strict=True):
+                new = target not in state["claimed"]
+                holder = state["claimed"].setdefault(target, owner)
+                out.append((holder == owner, new, state["specs"][target] if state["specs"] else None))
             return out
 
 
@@ -180,6 +186,10 @@ _MEMORY = _MemoryStore()
 
 
 # --- submit ------------------------------------------------------------------------------------------------
+
+# Options that make a node's message special (routing, timing, limits): such a node always gets
+# its own message, never runs inside a segment.
+_PLAIN_OPTIONS = {"task_id", "headers"}
 
 
 def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str]) -> None:
@@ -192,12 +202,17 @@ def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str
     names = list(graph)
     index = {name: i for i, name in enumerate(names)}
     run = uuid()
-    specs = [dumps(_spec(graph, name, index, signatures[name], task_ids, run)) for name in names]
-    store.put_specs(run, specs)
-    roots = [loads(specs[index[name]]) for name in names if graph.in_degree(name) == 0]
+    specs = [_spec(graph, name, index, signatures[name], task_ids, run) for name in names]
+    _link_segments(graph, names, index, specs)
+    store.put_specs(run, [dumps(spec) for spec in specs])
+    roots = [i for i, name in enumerate(names) if graph.in_degree(name) == 0]
+    owners = [uuid() for _ in roots]
+    # Claimed like any other send, so a segment redelivered later finds its head owned.
+    claims = store.claim(run, roots, owners)
     with app.producer_or_acquire() as producer:
-        for spec in roots:
-            Signature.from_dict(spec["sig"], app=app).apply_async(producer=producer)
+        for i, owner, (won, _, _) in zip(roots, owners, claims, strict=True):
+            if won:
+                _publish(app, run, specs[i], (), owner, producer)
 
 
 def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task_ids, run: str) -> dict:
@@ -212,12 +227,41 @@ def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task
         takes = ONE if len(preds) == 1 else LIST
     return {
         "name": name,
+        "index": index[name],
         "task_id": task_ids[name],
         "sig": dict(sig),
         "succ": [[index[str(s)], graph.in_degree(s)] for s in graph.successors(name)],
         "takes": takes,
         "preds": [[index[p], task_ids[p]] for p in preds] if takes == LIST else [],
+        "next": None,  # the successor that runs right after it in the same segment message
+        "segment": 1,  # nodes in the segment starting here
     }
+
+
+def _link_segments(graph, names: list[str], index: Mapping[str, int], specs: list[dict]) -> None:
+    """Mark linear links (``v`` → ``w``: v's only successor, w's only
+    predecessor) between plain nodes: a segment of linked nodes runs in one
+    message, one node after the other, without a broker round trip per
+    node (each node still has its own task id and stored result)."""
+    plain = [set(spec["sig"].get("options") or {}) <= _PLAIN_OPTIONS for spec in specs]
+    for v, name in enumerate(names):
+        if graph.out_degree(name) != 1:
+            continue
+        w = index[str(next(iter(graph.successors(name))))]
+        if graph.in_degree(names[w]) == 1 and plain[v] and plain[w]:
+            specs[v]["next"] = w
+    for spec in reversed([specs[index[str(n)]] for n in nx.topological_sort(graph)]):
+        if spec["next"] is not None:
+            spec["segment"] = 1 + specs[spec["next"]]["segment"]
+
+
+def _publish(app, run: str, spec: dict, args: tuple, owner: str, producer) -> None:
+    """Send ``spec``'s node: its own message, or a segment message (task id
+    ``owner``, the id its claim was made with) when a segment starts there."""
+    if spec["segment"] > 1:
+        segment.apply_async((run, spec["index"], list(args)), task_id=owner, producer=producer)
+    else:
+        Signature.from_dict(spec["sig"], app=app).apply_async(args=args, producer=producer)
 
 
 # --- one hop -------------------------------------------------------------------------------------------------
@@ -234,28 +278,30 @@ def advance(app, run: str, index: int, result) -> list[str]:
         return []
     succ = spec["succ"]
     gathered = [target for target, degree in succ if degree > 1]
-    counts = dict(zip(gathered, store.arrive(run, gathered, index))) if gathered else {}
+    counts = dict(zip(gathered, store.arrive(run, gathered, index), strict=True)) if gathered else {}
     ready = [target for target, degree in succ if degree == 1 or counts[target] >= degree]
     if not ready:
         return []
+    from celery import uuid
+
     sent = []
+    owners = [uuid() for _ in ready]  # one per claim attempt: only the first attempt's owner wins
     with app.producer_or_acquire() as producer:
-        for won, target_spec in store.claim(run, ready):
+        for owner, (won, _, target_spec) in zip(owners, store.claim(run, ready, owners), strict=True):
             if won and target_spec is not None:
-                _send(app, target_spec, index, result, producer)
+                _send(app, run, target_spec, index, result, owner, producer)
                 sent.append(target_spec["name"])
     return sent
 
 
-def _send(app, spec: dict, source: int, result, producer) -> None:
-    sig = Signature.from_dict(spec["sig"], app=app)
+def _send(app, run: str, spec: dict, source: int, result, owner: str, producer) -> None:
     try:
         args = _inputs(app, spec, source, result)
     except InputMissing as error:
         # Fail the node where the runner looks for it; its descendants stay unsent.
         app.backend.mark_as_failure(spec["task_id"], error)
         return
-    sig.apply_async(args=args, producer=producer)
+    _publish(app, run, spec, args, owner, producer)
 
 
 def _inputs(app, spec: dict, source: int, result) -> tuple:
@@ -264,7 +310,7 @@ def _inputs(app, spec: dict, source: int, result) -> tuple:
     if spec["takes"] == ONE:
         return (result,)
     others = [(i, task_id) for i, task_id in spec["preds"] if i != source]
-    fetched = dict(zip((i for i, _ in others), _results(app, [task_id for _, task_id in others])))
+    fetched = dict(zip([i for i, _ in others], _results(app, [task_id for _, task_id in others]), strict=True))
     fetched[source] = result
     return ([fetched[i] for i, _ in spec["preds"]],)
 
@@ -279,7 +325,7 @@ def _results(app, task_ids: list[str]) -> list:
     if isinstance(raw, dict):  # the cache backends answer with a mapping
         raw = [raw.get(key) for key in keys]
     results = []
-    for task_id, value in zip(task_ids, raw):
+    for task_id, value in zip(task_ids, raw, strict=True):
         meta = backend.decode_result(value) if value is not None else {}
         if meta.get("status") != states.SUCCESS:
             raise InputMissing(f"input task {task_id} is {meta.get('status', 'not in the result backend')}, "
@@ -294,8 +340,8 @@ def _on_success(sender=None, result=None, **_):
     the worker that ran it, after its result was stored)."""
     request = getattr(sender, "request", None)
     run = getattr(request, RUN_HEADER, None) if request is not None else None
-    if not run:
-        return
+    if not run or getattr(_inline, "task_id", None) == request.id:
+        return  # not ours, or a node a segment runs: the segment goes on itself
     try:
         advance(sender.app, run, int(getattr(request, NODE_HEADER)), result)
     except Exception:  # the signal must not fail the task that already succeeded
@@ -318,3 +364,80 @@ def hop(self, run: str, index: int) -> list[str]:
     if meta.get("status") != states.SUCCESS:
         return []
     return advance(self.app, run, index, meta.get("result"))
+
+
+# --- segments ------------------------------------------------------------------------------------------------
+
+_inline = threading.local()  # the task id of the node a segment is running in this thread
+_tracers: dict = {}
+
+
+@shared_task(name="planner.exact.segment", bind=True, ignore_result=True)
+def segment(self, run: str, index: int, args: list) -> None:
+    """Run a linear segment of ``run`` that starts at node ``index`` (with
+    input ``args``): each node traced in this worker as if its own message
+    had arrived (its task id, signals, stored result), the next one as soon
+    as it succeeded; then advance past the last one.
+
+    A node that fails or is retried ends the segment (a retried node carries
+    the run's headers, so when it succeeds its worker advances the run as for
+    any node). Each node is claimed for this message first, so a redelivered
+    segment resumes: nodes already stored as SUCCESS are not run again."""
+    store = _store_for(self.app)
+    owner = self.request.id
+    inputs, first, result = tuple(args), True, None
+    while True:
+        (owned, new, spec), = store.claim(run, [index], [owner])
+        if not owned or spec is None:
+            return  # another message runs it
+        if not first:
+            inputs = (result,) if spec["takes"] == ONE else ()
+        first = False
+        # Claimed before by this message (its head, or a redelivered copy): it may have run already.
+        done, result = (False, None) if new else _stored_success(self.app, spec["task_id"])
+        if not done:
+            done, result = _run_inline(self, spec, inputs)
+            if not done:
+                return
+        if spec["next"] is None:
+            advance(self.app, run, index, result)
+            return
+        index = spec["next"]
+
+
+def _stored_success(app, task_id: str) -> tuple[bool, object]:
+    meta = app.backend.get_task_meta(task_id)
+    return meta.get("status") == states.SUCCESS, meta.get("result")
+
+
+def _run_inline(segment_task, spec: dict, args: tuple) -> tuple[bool, object]:
+    """Trace one node in this worker, the way the worker traces a message:
+    prerun/success/postrun signals, result stored under its task id."""
+    from celery.app.trace import build_tracer
+
+    app = segment_task.app
+    sig = Signature.from_dict(spec["sig"], app=app)
+    task = app.tasks[sig.task]
+    args, kwargs, options = sig._merge(args, {}, {})
+    parent = segment_task.request
+    request = {
+        **(options.get("headers") or {}),
+        "id": spec["task_id"],
+        "task": task.name,
+        "root_id": parent.root_id or parent.id,
+        "parent_id": parent.id,
+        "hostname": parent.hostname,
+        "delivery_info": parent.delivery_info or {},
+        "reply_to": parent.reply_to,
+        "args": args,
+        "kwargs": kwargs,
+    }
+    tracer = _tracers.get(task.name)
+    if tracer is None:
+        tracer = _tracers[task.name] = build_tracer(task.name, task, app=app, hostname=parent.hostname)
+    _inline.task_id = spec["task_id"]
+    try:
+        retval, info, _, _ = tracer(spec["task_id"], args, kwargs, request)
+    finally:
+        _inline.task_id = None
+    return info is None, retval

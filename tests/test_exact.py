@@ -226,6 +226,46 @@ def test_losing_a_worker_mid_task_runs_each_successor_once(redis_url, workers):
     assert results["after"]["got"] == "doomed"
 
 
+@pytest.mark.timeout(120)
+def test_losing_a_worker_mid_segment_resumes_the_segment(redis_url, workers):
+    """A linear run of nodes travels in one segment message; SIGKILL the
+    worker in its middle: the redelivered segment skips the nodes already
+    stored and goes on from the lost one."""
+    from workload.fragile import app, sturdy, victim
+
+    group = workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
+    forget_connections(app)
+    app.conf.update(broker_url=redis_url, result_backend=redis_url)
+    graph = nx.DiGraph()
+    nx.add_path(graph, ["a", "b", "doomed", "c", "d"])
+    for node in graph:
+        graph.nodes[node]["task"] = (victim.s(node=node, redis_url=redis_url) if node == "doomed"
+                                     else sturdy.s(node=node, tally=redis_url))
+    client = redis.Redis.from_url(redis_url)
+    killed: list[int] = []
+
+    def kill_when_running():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            pid = client.get("victim")
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_when_running, daemon=True)
+    killer.start()
+    results = run_exact(app, graph, timeout=60)
+    killer.join(5)
+    assert killed, "the victim never ran"
+    runs = sorted(v.decode() for v in client.lrange("tally", 0, -1))
+    assert runs == ["a", "b", "c", "d", "doomed", "doomed"]
+    assert [results[n]["got"] for n in ("a", "b", "doomed", "c", "d")] == [None, "a", "b", "doomed", "c"]
+    assert len({results[n]["pid"] for n in ("c", "d")}) == 1  # c and d ran in one segment message
+
+
 @pytest.mark.timeout(30)
 def test_a_redelivered_success_sends_nothing_twice(redis_url):
     """Advancing past the same node twice (a task run twice) sends its
