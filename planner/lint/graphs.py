@@ -1,0 +1,185 @@
+"""Graph files under lint: telling them from Celery code without importing,
+loading them (graph files are imported: that is their contract), turning
+the validation error into a finding, and graph-level advice.
+
+>>> import ast
+>>> is_graph_module(ast.parse("import networkx as nx\\ngraph = nx.DiGraph()"))
+True
+>>> is_graph_module(ast.parse("graph = build()"))
+False
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import json
+import re
+import sys
+from pathlib import Path
+
+from .collect import dotted
+from .findings import Finding
+
+_NODE_IN_MESSAGE = re.compile(r"node '([^']*)'")
+_CYCLE = re.compile(r"has a cycle: (.*?) ->")
+_LINE_PREFIX = re.compile(r"^(\d+): ")
+
+
+def is_graph_module(tree: ast.Module, attribute: str = "graph") -> bool:
+    """Does module-level code assign ``attribute`` from a ``DiGraph(...)`` call?"""
+    for node in tree.body:
+        targets, value = [], None
+        if isinstance(node, ast.Assign):
+            targets, value = node.targets, node.value
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            targets, value = [node.target], node.value
+        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets) and isinstance(value, ast.Call):
+            if (dotted(value.func) or "").rpartition(".")[2] == "DiGraph":
+                return True
+    return False
+
+
+def is_graph_json(text: str) -> bool:
+    """A node-link document: an object whose ``nodes`` is a list."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and isinstance(data.get("nodes"), list)
+
+
+def node_positions_py(tree: ast.Module) -> dict[str, tuple[int, int]]:
+    """``add_node("name", ...)`` calls with a literal name -> (line, column)."""
+    positions: dict[str, tuple[int, int]] = {}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_node"
+                and node.args and isinstance(node.args[0], ast.Constant)):
+            here = (node.lineno, node.col_offset + 1)
+            positions[str(node.args[0].value)] = min(positions.get(str(node.args[0].value), here), here)
+    return positions
+
+
+def node_positions_json(text: str) -> dict[str, tuple[int, int]]:
+    """Where each node's ``"id"`` appears in a node-link file."""
+    positions: dict[str, tuple[int, int]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        for match in re.finditer(r'"id"\s*:\s*("(?:[^"\\]|\\.)*"|-?\d+)', line):
+            name = str(json.loads(match.group(1)))
+            positions.setdefault(name, (number, match.start() + 1))
+    return positions
+
+
+@contextlib.contextmanager
+def isolated_imports():
+    """Forget the user modules a graph file imported (``tasks`` beside one
+    graph is not ``tasks`` beside the next), and restore ``sys.path``."""
+    path = list(sys.path)
+    before = set(sys.modules)
+    installed = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+        for name in set(sys.modules) - before:
+            filename = getattr(sys.modules[name], "__file__", None)
+            if filename and not str(Path(filename).resolve()).startswith(installed):
+                del sys.modules[name]
+
+
+def load(path: Path, attribute: str):
+    """(graph or None, the PlannerError message or None)."""
+    from ..errors import PlannerError
+    from ..graphfile import load_graph
+
+    with isolated_imports():
+        try:
+            return load_graph(path, attribute), None
+        except PlannerError as error:
+            return None, str(error).replace("\n", " ")
+        except Exception as error:  # a graph file may raise anything at import
+            return None, f"{path}: {type(error).__name__}: {error}".replace("\n", " ")
+
+
+def invalid_graph(display: str, path: Path, message: str, positions: dict) -> Finding:
+    """PLN100 at the line the message points to (its own ``path:N:``, the
+    node it names, else line 1)."""
+    for prefix in (f"{path}:", f"{display}:"):
+        if message.startswith(prefix):
+            message = message[len(prefix):].lstrip()
+            break
+    line, column = 1, 1
+    numbered = _LINE_PREFIX.match(message)
+    node = _NODE_IN_MESSAGE.search(message) or _CYCLE.search(message)
+    if numbered:
+        line, message = int(numbered.group(1)), message[numbered.end():]
+    elif node and node.group(1) in positions:
+        line, column = positions[node.group(1)]
+    return Finding(display, line, column, "PLN100", message,
+                   "fix the graph file: planner plan and planner run refuse it as it is")
+
+
+def ordering_only_segments(display: str, graph, positions: dict) -> list[Finding]:
+    """PLN101: linear segments (two or more nodes) made only of ``.si()`` nodes."""
+    from ..describe import linear_segments
+    from ..graphfile import structure
+
+    plain = structure(graph)
+    findings = []
+    for segment in linear_segments(plain):
+        if all(plain.nodes[name]["immutable"] for name in segment):
+            line, column = positions.get(segment[0], (1, 1))
+            findings.append(Finding(
+                display, line, column, "PLN101",
+                f"linear segment {' -> '.join(segment)} is all .si(): the edges order work without passing data",
+                "if the order is not needed, drop those edges so the tasks run in parallel"))
+    return findings
+
+
+def load_report(path: str) -> dict:
+    """The ``planner run --report`` JSON: ``{"status", "nodes": {name: {...}}}``.
+    Raises ValueError with a one-line reason."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such run report") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a JSON run report ({error})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), dict):
+        raise ValueError(f"{path}: not a planner run report (no 'nodes' object)")
+    return data
+
+
+def large_results(report_path: str, report: dict, graphs: dict, limit: int) -> list[Finding]:
+    """PLN102 for each node whose reported result serializes above ``limit``
+    bytes, at the node in the linted graph files that have it (else in the
+    report itself). ``graphs``: display path -> (graph or None, positions)."""
+    findings = []
+    report_text = Path(report_path).read_text()
+    for name, node in report["nodes"].items():
+        result = node.get("result") if isinstance(node, dict) else None
+        size = len(json.dumps(result, default=repr))
+        if size <= limit:
+            continue
+        homes = [(display, graph, positions) for display, (graph, positions) in graphs.items()
+                 if name in positions or (graph is not None and name in {str(n) for n in graph})]
+        message = f"node '{name}' returned {size} bytes in the last run (threshold {limit})"
+        fix = "store the data and return a reference (path, key, id); successors fetch what they need"
+        if not homes:
+            line = next((n for n, text in enumerate(report_text.splitlines(), 1) if json.dumps(name) in text), 1)
+            findings.append(Finding(report_path, line, 1, "PLN102", message, fix))
+        for display, graph, positions in homes:
+            successors = _successors(graph, name)
+            text = message + (f", passed to {successors} successor(s)" if successors else "")
+            line, column = positions.get(name, (1, 1))
+            findings.append(Finding(display, line, column, "PLN102", text, fix))
+    return findings
+
+
+def _successors(graph, name: str) -> int:
+    if graph is None:
+        return 0
+    for node in graph:
+        if str(node) == name:
+            return graph.out_degree(node)
+    return 0
