@@ -27,11 +27,29 @@ def gather(self, task_ids: list[str], single: bool = False):
     """
     results = []
     for task_id in task_ids:
-        meta = self.backend.get_task_meta(task_id)
+        meta = _finished_meta(self.backend, task_id)
         if meta.get("status") != states.SUCCESS:
             raise InputNotReady(f"input task {task_id} is {meta.get('status')}, not SUCCESS")
         results.append(meta.get("result"))
     return results[0] if single else results
+
+
+# Celery sends a task's chain successor *before* it stores the task's result
+# (trace.py: "callback tasks must be applied before the result is stored"),
+# so a gather step can start a few milliseconds before its input is visible.
+INPUT_WAIT = 10.0
+
+
+def _finished_meta(backend, task_id: str, wait: float = INPUT_WAIT) -> dict:
+    """The task's meta once it is in a ready state (or after ``wait`` s)."""
+    deadline = time.monotonic() + wait
+    pause = 0.002
+    while True:
+        meta = backend.get_task_meta(task_id)
+        if meta.get("status") in states.READY_STATES or time.monotonic() >= deadline:
+            return meta
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 RUN_HEADER = "planner_run"
