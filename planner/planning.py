@@ -72,7 +72,8 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
                               "exact dispatch adds none")
     if shape["longest_chain"] >= LONG_CHAIN:
         return _exact(canvas, f"a {shape['longest_chain']}-step chain: Celery's chain message carries the rest "
-                              "of the chain (quadratic); exact dispatch sends one node per message")
+                              "of the chain (quadratic time); exact dispatch runs linear segments in constant-size "
+                              "messages")
     if shape["widest_chord"] >= WIDE_CHORD:
         return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
                               "without the chord's join")
