@@ -119,8 +119,7 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
         positions = graphs.node_positions_json(text)
         loaded[display] = (_lint_graph(display, path, graph_attribute, positions, findings), positions)
     if run_report is not None:
-        findings += graphs.large_results(report, run_report, loaded, max_result_bytes)
-        sources.setdefault(report, Path(report).read_text().splitlines())
+        findings += graphs.large_results(report, display_path(Path(report)), run_report, loaded, max_result_bytes)
 
     kept = {f for f in findings if f.code in codes and not _suppressed(f, sources.get(f.path, []))}
     return sorted(kept)

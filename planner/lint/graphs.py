@@ -76,7 +76,8 @@ def isolated_imports():
     graph is not ``tasks`` beside the next), and restore ``sys.path``."""
     path = list(sys.path)
     before = set(sys.modules)
-    installed = tuple(str(Path(p).resolve()) for p in {sys.prefix, sys.base_prefix, sys.exec_prefix})
+    kept_roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parents[1]}
+    installed = tuple(str(Path(root).resolve()) for root in kept_roots)  # stdlib, site-packages, planner
     try:
         yield
     finally:
@@ -150,7 +151,7 @@ def load_report(path: str) -> dict:
     return data
 
 
-def large_results(report_path: str, report: dict, graphs: dict, limit: int) -> list[Finding]:
+def large_results(report_path: str, report_display: str, report: dict, graphs: dict, limit: int) -> list[Finding]:
     """PLN102 for each node whose reported result serializes above ``limit``
     bytes, at the node in the linted graph files that have it (else in the
     report itself). ``graphs``: display path -> (graph or None, positions)."""
@@ -167,7 +168,7 @@ def large_results(report_path: str, report: dict, graphs: dict, limit: int) -> l
         fix = "store the data and return a reference (path, key, id); successors fetch what they need"
         if not homes:
             line = next((n for n, text in enumerate(report_text.splitlines(), 1) if json.dumps(name) in text), 1)
-            findings.append(Finding(report_path, line, 1, "PLN102", message, fix))
+            findings.append(Finding(report_display, line, 1, "PLN102", message, fix))
         for display, graph, positions in homes:
             successors = _successors(graph, name)
             text = message + (f", passed to {successors} successor(s)" if successors else "")

@@ -78,9 +78,12 @@ def independent_chain(path, facts, canvas, resolve) -> Iterator[Finding]:
             why = f"{repeated[0]}.si() runs {tasks.count(repeated[0])} times and no step uses another's result"
         else:
             continue
-        members = ", ".join(_call_text(s) for s in steps)
+        if len(immutable) == len(steps):
+            hint = f"group({', '.join(_call_text(s) for s in steps)})"
+        else:  # keep the producing step first, run the rest side by side after it
+            hint = f"{_call_text(steps[0])} | group({', '.join(_call_text(s) for s in steps[1:])})"
         yield _finding(path, facts, chain.node, "PLN001", f"independent chain: {why}",
-                       f"if the order does not matter, run them in parallel: group({members})")
+                       f"if the order does not matter, run them in parallel: {hint}")
 
 
 # --- PLN002 ------------------------------------------------------------------------------------------------

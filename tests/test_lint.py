@@ -1,0 +1,345 @@
+"""`planner lint` through the real command (typer's CliRunner on
+``planner.cli.app``, plus one subprocess): every rule's true positives and
+clean cases, suppression, selection, exit codes, the three formats (SARIF
+checked against a SARIF 2.1.0 subset schema) and that linted Celery code is
+never imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from planner.cli import app
+
+pytestmark = pytest.mark.timeout(60)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lint"
+CODE = sorted((FIXTURES / "code").glob("*.py"))
+GRAPHS = FIXTURES / "graphs"
+EXPECT = re.compile(r"expect: ((?:PLN\d{3}\s*)+)")
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)  # paths print relative to the working directory
+
+
+def lint(*args):
+    return CliRunner().invoke(app, ["lint", *map(str, args)])
+
+
+def findings(*args):
+    result = lint(*args, "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    found = json.loads(result.stdout)["findings"]
+    assert result.exit_code == (1 if found else 0)
+    return found
+
+
+def expected_in(path: Path) -> set[tuple[int, str]]:
+    """``# expect: PLN001 PLN005`` comments in a fixture: (line, code) pairs."""
+    expected = set()
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        match = EXPECT.search(line)
+        if match:
+            expected |= {(number, code) for code in match.group(1).split()}
+    return expected
+
+
+# --- rules over Celery code --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fixture", CODE, ids=[p.stem for p in CODE])
+def test_code_fixture_reports_exactly_what_it_expects(fixture):
+    """Each ``*_bad.py`` marks its true positives; each ``*_clean.py`` has
+    none, so a false positive there fails too."""
+    found = {(f["line"], f["code"]) for f in findings(fixture)}
+    assert found == expected_in(fixture)
+    if fixture.stem.endswith("_bad"):
+        assert {code for _, code in found} >= {fixture.stem.split("_")[0].upper()}
+
+
+def test_every_code_rule_has_true_positive_and_clean_fixtures():
+    stems = {p.stem for p in CODE}
+    for code in ("pln001", "pln002", "pln003", "pln004", "pln005", "pln006", "pln007"):
+        assert {f"{code}_bad", f"{code}_clean"} <= stems
+
+
+def test_seed_ordering_case_is_clean(tmp_path):
+    source = tmp_path / "ordering.py"
+    source.write_text(
+        "from celery import Celery, chain\napp = Celery('t')\n\n@app.task\ndef add(x, y):\n    return x + y\n\n"
+        "@app.task\ndef log_done(message):\n    return message\n\n"
+        "chain(add.s(2, 3), log_done.si('completed'))\n"
+    )
+    assert findings(source) == []
+
+
+def test_finding_fields_and_fix_hint():
+    (finding,) = [f for f in findings(FIXTURES / "code" / "pln002_bad.py") if f["line"] == 32]
+    assert finding == {
+        "path": "tests/fixtures/lint/code/pln002_bad.py", "line": 32, "column": 20, "code": "PLN002",
+        "message": "multiply(value, factor) cannot take the upstream result plus (10, 20): "
+                   "it takes 2 positional argument(s) but would get 3",
+        "fix": finding["fix"],
+    }
+    assert "multiply.si(10, 20)" in finding["fix"]
+
+
+def test_tasks_resolve_across_linted_files(tmp_path):
+    (tmp_path / "jobs.py").write_text(
+        "from celery import shared_task\n\n@shared_task(bind=True)\ndef scale(self, value, factor):\n"
+        "    return value * factor\n\n@shared_task\ndef add(x, y):\n    return x + y\n")
+    (tmp_path / "flow.py").write_text(
+        "from celery import chain\nfrom jobs import add, scale\n\nchain(add.s(1, 2), scale.s(3, 4))\n"
+        "chain(add.s(1, 2), scale.s(3))\n")
+    found = findings(tmp_path)
+    assert [(Path(f["path"]).name, f["line"], f["code"]) for f in found] == [("flow.py", 4, "PLN002")]
+    assert findings(tmp_path / "flow.py") == []  # the task is not among the linted files: not judged
+
+
+def test_columns_count_characters_not_bytes(tmp_path):
+    source = tmp_path / "unicode.py"
+    source.write_text(
+        "from celery import Celery, group\napp = Celery('t')\n\n@app.task\ndef add(x, y):\n    return x + y\n\n"
+        "étiquette = 'é';  group([add.s(1, 2)])\n")
+    (finding,) = findings(source)
+    assert (finding["line"], finding["column"], finding["code"]) == (8, 19, "PLN006")
+
+
+def test_linted_code_is_never_imported(tmp_path, monkeypatch):
+    """import_bomb.py writes a marker and exits at import; lint still finds its
+    PLN002, in process and through the installed command."""
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("PLANNER_LINT_MARKER", str(marker))
+    bomb = FIXTURES / "side_effects" / "import_bomb.py"
+    assert [(f["line"], f["code"]) for f in findings(bomb)] == [(20, "PLN002")]
+    planner = ROOT / ".venv" / "bin" / "planner"
+    command = [str(planner)] if planner.exists() else [sys.executable, "-m", "planner"]
+    done = subprocess.run([*command, "lint", str(bomb)], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PLANNER_LINT_MARKER": str(marker)}, cwd=ROOT)
+    assert done.returncode == 1, done.stderr
+    assert "PLN002" in done.stdout
+    assert not marker.exists()
+
+
+def test_py_file_that_only_looks_like_a_graph_is_not_imported(tmp_path, monkeypatch):
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("PLANNER_LINT_MARKER", str(marker))
+    source = tmp_path / "notgraph.py"
+    source.write_text("import os, pathlib\npathlib.Path(os.environ['PLANNER_LINT_MARKER']).write_text('x')\n"
+                      "graph = build_graph()\n")
+    assert findings(source) == []
+    assert not marker.exists()
+
+
+# --- graph files -------------------------------------------------------------------------------------------
+
+GRAPH_CASES = {
+    "good.py": [],
+    "good.json": [],
+    "lint_graph_tasks.py": [],
+    "cycle.py": [(6, "PLN100", "the graph has a cycle: a -> b -> a")],
+    "arity.py": [(7, "PLN100", "node 'multiply': multiply(value, factor) cannot take the upstream result")],
+    "bad_arity.json": [(5, "PLN100", "node 'multiply'")],
+    "missing_task.py": [(7, "PLN100", "node 'orphan' has no 'task' attribute")],
+    "import_error.py": [(5, "PLN100", "RuntimeError: cannot build the graph")],
+    "si_segment.py": [(6, "PLN101", "linear segment first -> second -> third is all .si()")],
+    "other_name.py": [],  # its DiGraph is not named 'graph': Celery code only
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRAPH_CASES))
+def test_graph_fixture(name):
+    found = findings(GRAPHS / name)
+    assert [(f["line"], f["code"]) for f in found] == [(line, code) for line, code, _ in GRAPH_CASES[name]]
+    for finding, (_, _, text) in zip(found, GRAPH_CASES[name], strict=True):
+        assert text in finding["message"]
+        assert "\n" not in finding["message"]
+        assert not finding["message"].startswith(str(GRAPHS))
+
+
+def test_graph_fixtures_checked_together_do_not_leak_task_modules():
+    """Each graph file imports its own modules; linting many in one process
+    (examples/*/tasks.py all named ``tasks``) must not mix them."""
+    found = findings(GRAPHS, ROOT / "examples")
+    by_file = {}
+    for f in found:
+        by_file.setdefault(Path(f["path"]).name, []).append((f["line"], f["code"]))
+    assert by_file == {name: [(line, code) for line, code, _ in cases]
+                       for name, cases in GRAPH_CASES.items() if cases}
+
+
+def test_graph_attribute_option():
+    found = findings(GRAPHS / "other_name.py", "--graph", "workflow")
+    assert [(f["line"], f["code"]) for f in found] == [(6, "PLN101")]
+
+
+def test_explicit_json_that_is_not_a_graph_is_a_finding(tmp_path):
+    data = tmp_path / "settings.json"
+    data.write_text('{"name": "x"}\n')
+    (finding,) = findings(data)
+    assert finding["code"] == "PLN100" and "no 'nodes'" in finding["message"]
+    assert findings(tmp_path) == []  # walking a folder skips JSON that is not a node-link graph
+
+
+def write_report(path: Path, results: dict) -> Path:
+    path.write_text(json.dumps({"status": "SUCCESS", "nodes": {
+        name: {"state": "SUCCESS", "result": result, "error": None} for name, result in results.items()}}))
+    return path
+
+
+def test_large_results_in_the_run_report(tmp_path):
+    report = write_report(tmp_path / "run.json", {"add": "x" * 70_000, "multiply": 50, "log": "small"})
+    found = findings(GRAPHS / "good.py", "--report", report)
+    assert [(f["line"], f["code"]) for f in found] == [(6, "PLN102")]
+    assert "node 'add' returned 70002 bytes" in found[0]["message"]
+    assert "passed to 1 successor" in found[0]["message"]
+    assert findings(GRAPHS / "good.py", "--report", report, "--max-result-bytes", "100000") == []
+    lowered = findings(GRAPHS / "good.py", "--report", report, "--max-result-bytes", "6")
+    assert [f["code"] for f in lowered] == ["PLN102", "PLN102"]  # 'add' and '"small"' (7 bytes)
+
+
+def test_large_result_of_a_node_no_linted_graph_has_points_at_the_report(tmp_path):
+    report = write_report(tmp_path / "run.json", {"elsewhere": list(range(20_000))})
+    (finding,) = findings(ROOT / "examples" / "chain" / "tasks.py", "--report", report)
+    assert finding["code"] == "PLN102" and finding["path"].endswith("run.json")
+
+
+@pytest.mark.parametrize("content, reason", [(None, "no such run report"), ("{", "not a JSON run report"),
+                                             ('{"nodes": []}', "not a planner run report")])
+def test_bad_run_report_is_a_usage_error(tmp_path, content, reason):
+    report = tmp_path / "run.json"
+    if content is not None:
+        report.write_text(content)
+    result = lint(GRAPHS / "good.py", "--report", report)
+    assert result.exit_code == 2
+    assert reason in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+# --- the seed's examples -----------------------------------------------------------------------------------
+
+def test_examples_are_clean():
+    result = lint("examples")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "All checks passed!"
+
+
+# --- suppression and selection -----------------------------------------------------------------------------
+
+def test_noqa_with_codes_and_bare():
+    found = findings(FIXTURES / "code" / "noqa.py")
+    assert [(f["line"], f["code"]) for f in found] == [(20, "PLN002")]  # noqa: PLN001 does not hide PLN002
+
+
+def test_select_and_ignore():
+    bad = FIXTURES / "code" / "pln001_bad.py"
+    assert {f["code"] for f in findings(bad)} == {"PLN001", "PLN005"}
+    assert {f["code"] for f in findings(bad, "--select", "PLN005")} == {"PLN005"}
+    assert {f["code"] for f in findings(bad, "--ignore", "PLN001")} == {"PLN005"}
+    assert findings(bad, "--select", "PLN00", "--ignore", "pln001,PLN005") == []
+    assert findings(bad, "--select", "PLN1") == []
+
+
+@pytest.mark.parametrize("option", ["--select", "--ignore"])
+def test_unknown_code_is_a_usage_error(option):
+    result = lint("examples", option, "PLN001,XYZ9")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "planner: error: unknown rule code 'XYZ9' (known: PLN000, PLN001, PLN002, PLN003, PLN004, PLN005, "
+        "PLN006, PLN007, PLN100, PLN101, PLN102)")
+
+
+# --- exit codes and usage errors ---------------------------------------------------------------------------
+
+def test_syntax_error_is_finding_pln000_and_cannot_be_ignored():
+    broken = FIXTURES / "broken" / "syntax_error.py"
+    for extra in ([], ["--ignore", "PLN000"], ["--select", "PLN001"]):
+        found = findings(broken, *extra)
+        assert [(f["line"], f["code"]) for f in found] == [(3, "PLN000")]
+        assert found[0]["message"].startswith("syntax error")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no/such/path.py"], "no/such/path.py: no such file or directory"),
+    (["README.md"], "README.md: not a .py or .json file"),
+    (["examples", "--format", "xml"], "--format must be one of text, json, sarif, got 'xml'"),
+    (["examples", "--max-result-bytes", "lots"], "--max-result-bytes must be a whole number of bytes"),
+])
+def test_usage_errors_exit_2_with_one_line(args, message):
+    result = lint(*args)
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def test_exit_codes():
+    assert lint(FIXTURES / "code" / "pln006_clean.py").exit_code == 0
+    assert lint(FIXTURES / "code" / "pln006_bad.py").exit_code == 1
+
+
+# --- formats -----------------------------------------------------------------------------------------------
+
+def test_text_format_is_ruff_like():
+    result = lint(FIXTURES / "code" / "pln006_bad.py")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [
+        "tests/fixtures/lint/code/pln006_bad.py:12:1: PLN006 chain of one signature",
+        "  fix: use the signature directly instead of wrapping it in chain(...)",
+        "tests/fixtures/lint/code/pln006_bad.py:13:1: PLN006 group of one signature",
+        "  fix: use the signature directly instead of wrapping it in group(...)",
+        "Found 2 findings.",
+    ]
+
+
+def test_sarif_is_valid_and_matches_the_json_findings():
+    schema = json.loads((FIXTURES / "sarif-2.1.0-subset.json").read_text())
+    jsonschema.Draft7Validator.check_schema(schema)
+    result = lint(FIXTURES / "code", GRAPHS, "--format", "sarif")
+    assert result.exit_code == 1
+    document = json.loads(result.stdout)
+    jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER).validate(document)
+    assert document["version"] == "2.1.0" and "sarif-2.1.0" in document["$schema"]
+    run = document["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    assert run["tool"]["driver"]["name"] == "planner"
+    assert [rule["id"] for rule in rules][:3] == ["PLN000", "PLN001", "PLN002"]
+    assert all(rule["shortDescription"]["text"] and rule["help"]["text"] for rule in rules)
+    expected = findings(FIXTURES / "code", GRAPHS)
+    located = []
+    for sarif_result in run["results"]:
+        location = sarif_result["locations"][0]["physicalLocation"]
+        assert not Path(location["artifactLocation"]["uri"]).is_absolute()
+        assert rules[sarif_result["ruleIndex"]]["id"] == sarif_result["ruleId"]
+        assert sarif_result["level"] in ("error", "warning", "note")
+        located.append((location["artifactLocation"]["uri"], location["region"]["startLine"],
+                        location["region"]["startColumn"], sarif_result["ruleId"]))
+    assert located == [(f["path"], f["line"], f["column"], f["code"]) for f in expected]
+
+
+def test_sarif_rejects_what_code_scanning_would(tmp_path):
+    """The subset schema is not a rubber stamp: a wrong level or a zero
+    line fails it."""
+    schema = json.loads((FIXTURES / "sarif-2.1.0-subset.json").read_text())
+    document = json.loads(lint(FIXTURES / "code" / "pln006_bad.py", "--format", "sarif").stdout)
+    validator = jsonschema.Draft7Validator(schema)
+    assert validator.is_valid(document)
+    document["runs"][0]["results"][0]["level"] = "fatal"
+    assert not validator.is_valid(document)
+    document["runs"][0]["results"][0]["level"] = "error"
+    document["runs"][0]["results"][0]["locations"][0]["physicalLocation"]["region"]["startLine"] = 0
+    assert not validator.is_valid(document)
+
+
+def test_clean_json_and_sarif():
+    clean = FIXTURES / "code" / "pln001_clean.py"
+    assert json.loads(lint(clean, "--format", "json").stdout) == {"findings": []}
+    assert json.loads(lint(clean, "--format", "sarif").stdout)["runs"][0]["results"] == []
