@@ -6,14 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from runhelp import ROOT, check_contract, planner_cli, read_json, small_dags, with_tasks, write_graph_file
 
 from planner.run import run_graph
 
 
 @pytest.mark.timeout(90)
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck),
+          phases=(Phase.explicit, Phase.reuse, Phase.generate))  # shrinking real runs takes too long
 @given(shape=small_dags(max_nodes=10))
 def test_random_dags_keep_the_contract_on_the_embedded_worker(shape, tmp_path_factory):
     from workload.tasks import counted
