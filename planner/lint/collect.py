@@ -401,6 +401,8 @@ class _Walker(ast.NodeVisitor):
             return None
         task = base.rpartition(".")[2]
         method = call.func.attr
+        if method in ("signature", "subtask") and call.args and isinstance(call.args[0], ast.Constant):
+            return self.free_signature(call)  # app.signature("tasks.add", ...): a task by name
         if method in ("s", "si"):
             nargs = None if any(isinstance(a, ast.Starred) for a in call.args) else len(call.args)
             names = [kw.arg for kw in call.keywords]
@@ -553,10 +555,20 @@ def _waits(function, task: str, walker: _Walker) -> list[ResultWait]:
     for node in ast.walk(function):
         if isinstance(node, ast.Assign) and _is_result(node.value, walker):
             results.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    allowed = set()  # inside ``with allow_join_result():`` the user opted in knowingly
+    for node in ast.walk(function):
+        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                isinstance(item.context_expr, ast.Call)
+                and (dotted(item.context_expr.func) or "").endswith("allow_join_result") for item in node.items):
+            allowed.update(id(inner) for inner in ast.walk(node))
     waits = []
     for node in ast.walk(function):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WAIT_METHODS:
             receiver = node.func.value
+            flag = _keyword(node, "disable_sync_subtasks")
+            opted_in = id(node) in allowed or (isinstance(flag, ast.Constant) and flag.value is False)
+            if opted_in:
+                continue
             if _is_result(receiver, walker) or (isinstance(receiver, ast.Name) and receiver.id in results):
                 waits.append(ResultWait(node, node.func.attr, task))
     return sorted(waits, key=lambda w: (w.node.lineno, w.node.col_offset))
