@@ -154,6 +154,7 @@ GRAPH_CASES = {
     "import_error.py": [(5, "PLN100", "RuntimeError: cannot build the graph")],
     "si_segment.py": [(6, "PLN101", "linear segment first -> second -> third is all .si()")],
     "other_name.py": [],  # its DiGraph is not named 'graph': Celery code only
+    "noisy.py": [],  # prints at import: JSON on stdout must stay clean
 }
 
 
@@ -279,6 +280,13 @@ def test_usage_errors_exit_2_with_one_line(args, message):
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.output
+
+
+def test_file_that_is_not_utf8_is_pln000(tmp_path):
+    source = tmp_path / "latin1.py"
+    source.write_bytes(b"name = '\xe9t\xe9'\n")
+    found = findings(source)
+    assert [(f["line"], f["code"]) for f in found] == [(1, "PLN000")]
 
 
 def test_exit_codes():

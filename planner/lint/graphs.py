@@ -93,7 +93,8 @@ def load(path: Path, attribute: str):
     from ..errors import PlannerError
     from ..graphfile import load_graph
 
-    with isolated_imports():
+    # a graph file that prints at import must not corrupt --format json/sarif on stdout
+    with isolated_imports(), contextlib.redirect_stdout(sys.stderr):
         try:
             return load_graph(path, attribute), None
         except PlannerError as error:
