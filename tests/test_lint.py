@@ -270,6 +270,7 @@ def test_syntax_error_is_finding_pln000_and_cannot_be_ignored():
 
 
 @pytest.mark.parametrize("args, message", [
+    ([], "give at least one PATH to lint"),
     (["no/such/path.py"], "no/such/path.py: no such file or directory"),
     (["README.md"], "README.md: not a .py or .json file"),
     (["examples", "--format", "xml"], "--format must be one of text, json, sarif, got 'xml'"),

@@ -11,7 +11,7 @@ from .common import app, fail, reports_errors
 @app.command("lint")
 @reports_errors
 def lint_command(
-    paths: list[str] = typer.Argument(..., metavar="PATH...", help="Files or directories (*.py, *.json)."),
+    paths: list[str] = typer.Argument(None, metavar="PATH", help="Files or directories (*.py, *.json)."),
     format: str = typer.Option("text", "--format", "-f", help="text, json or sarif."),
     select: str = typer.Option(None, "--select", help="Comma-separated codes or prefixes to report (default all)."),
     ignore: str = typer.Option(None, "--ignore", help="Comma-separated codes or prefixes not to report."),
@@ -23,6 +23,8 @@ def lint_command(
     from ..lint import LintUsageError, chosen_codes, lint_paths
     from ..lint.formats import FORMATS, as_json, sarif, text
 
+    if not paths:
+        fail("give at least one PATH to lint (a .py or .json file, or a directory)")
     if format not in FORMATS:
         fail(f"--format must be one of {', '.join(FORMATS)}, got '{format}'")
     if not max_result_bytes.isdigit():
