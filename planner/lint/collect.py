@@ -139,16 +139,14 @@ class FileFacts:
         return line, column + 1
 
 
-def collect(source: str, filename: str = "<lint>") -> FileFacts:
-    """Parse ``source`` (raises SyntaxError) and gather its facts."""
-    tree = ast.parse(source, filename)
+def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = None) -> FileFacts:
+    """Gather the facts of ``source`` (parsed here unless ``tree`` is given;
+    raises SyntaxError)."""
+    tree = tree if tree is not None else ast.parse(source, filename)
     facts = FileFacts(lines=source.splitlines())
-    _Walker(tree, facts).visit(tree)
-    facts.handles_errors = any(
-        (isinstance(node, ast.Attribute) and node.attr in ("on_error", "link_error"))
-        or (isinstance(node, ast.keyword) and node.arg in ("link_error", "on_error"))
-        for node in ast.walk(tree)
-    )
+    walker = _Walker(tree, facts)
+    walker.visit(tree)
+    facts.handles_errors = walker.handles_errors
     return facts
 
 
@@ -286,13 +284,19 @@ def _large_return(function) -> str | None:
     return None
 
 
-def _imports(tree) -> tuple[set[str], dict[str, str]]:
-    """Local names bound to the celery modules, and local name -> canvas
-    function (``from celery import chain as c`` gives ``{'c': 'chain'}``)."""
+def _imports(tree) -> tuple[set[str], dict[str, str], bool]:
+    """Local names bound to the celery modules, local name -> canvas
+    function (``from celery import chain as c`` gives ``{'c': 'chain'}``),
+    and whether ``link_error`` / ``on_error`` appear anywhere (one pass)."""
     modules: set[str] = set()
     functions: dict[str, str] = {}
+    handles_errors = False
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Attribute):
+            handles_errors = handles_errors or node.attr in ("on_error", "link_error")
+        elif isinstance(node, ast.keyword):
+            handles_errors = handles_errors or node.arg in ("on_error", "link_error")
+        elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name == "celery" or alias.name.startswith("celery."):
                     modules.add(alias.asname or "celery")
@@ -304,7 +308,7 @@ def _imports(tree) -> tuple[set[str], dict[str, str]]:
                     functions[alias.asname or alias.name] = alias.name
                 elif alias.name == "canvas":
                     modules.add(alias.asname or "canvas")
-    return modules, functions
+    return modules, functions, handles_errors
 
 
 # --- the walk ----------------------------------------------------------------------------------------------
@@ -312,8 +316,8 @@ def _imports(tree) -> tuple[set[str], dict[str, str]]:
 class _Walker(ast.NodeVisitor):
     def __init__(self, tree, facts: FileFacts):
         self.facts = facts
-        self.modules, self.functions = _imports(tree)
-        self.scopes: list[dict] = [_single_assignments(tree.body)]
+        self.modules, self.functions, self.handles_errors = _imports(tree)
+        self.scopes: list[_Scope] = [_Scope(tree.body)]
         self.named_uses: list[dict[str, CanvasUse]] = [{}]
 
     # canvases --------------------------------------------------------------------------------------------
@@ -336,8 +340,8 @@ class _Walker(ast.NodeVisitor):
             return _chain(expr, [left or Opaque(expr.left), right or Opaque(expr.right)])
         if isinstance(expr, ast.Name) and expr.id not in seen:
             for scope in reversed(self.scopes):
-                if expr.id in scope:
-                    value = self.parse(scope[expr.id], (*seen, expr.id))
+                if expr.id in scope.names:
+                    value = self.parse(scope.names[expr.id], (*seen, expr.id))
                     return value if isinstance(value, Sig) else None  # only single signatures are inlined
             return None
         if not isinstance(expr, ast.Call):
@@ -439,7 +443,7 @@ class _Walker(ast.NodeVisitor):
         if task:
             self.facts.tasks.setdefault(task.name, task)
             self.facts.waits.extend(_waits(node, task.name, self))
-        self.scopes.append(_single_assignments(node.body))
+        self.scopes.append(_Scope(node.body))
         self.named_uses.append({})
         self.generic_visit(node)
         self.scopes.pop()
@@ -513,6 +517,21 @@ def _args_text(args, kwargs) -> str:
     if isinstance(kwargs, ast.Dict):
         parts += [f"{ast.unparse(k)}: {ast.unparse(v)}" for k, v in zip(kwargs.keys, kwargs.values, strict=True)]
     return ", ".join(parts)
+
+
+class _Scope:
+    """A function's or module's body; its single assignments are found only
+    when a name is looked up (rare), not for every function."""
+
+    def __init__(self, body):
+        self.body = body
+        self._names = None
+
+    @property
+    def names(self) -> dict[str, ast.AST]:
+        if self._names is None:
+            self._names = _single_assignments(self.body)
+        return self._names
 
 
 def _single_assignments(body) -> dict[str, ast.AST]:

@@ -94,7 +94,7 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
             continue
         try:
             tree = ast.parse(text, str(path))
-            facts = collect(text, str(path))
+            facts = collect(text, str(path), tree)
         except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
             line = getattr(error, "lineno", None) or 1
             column = getattr(error, "offset", None) or 1
