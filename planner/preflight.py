@@ -18,6 +18,7 @@ from .errors import PlannerError
 
 CONNECT_TIMEOUT = 3.0
 PING_TIMEOUT = 1.5
+PING_TIMEOUTS = (0.3, 1.0, 2.0)
 
 
 def masked(url) -> str:
@@ -58,9 +59,10 @@ def check_backend(app, timeout: float = CONNECT_TIMEOUT) -> None:
         raise PlannerError(f"cannot reach the result backend at {masked(url)}: {_reason(error)}") from error
 
 
-def live_workers(app, timeout: float = PING_TIMEOUT, attempts: int = 2) -> list[str]:
-    """Names of the workers answering a ping (asked ``attempts`` times)."""
-    for _ in range(attempts):
+def live_workers(app, timeouts: tuple[float, ...] = PING_TIMEOUTS) -> list[str]:
+    """Names of the workers answering a ping. A ping waits its whole
+    timeout for replies, so it starts short and retries longer."""
+    for timeout in timeouts:
         replies = app.control.ping(timeout=timeout) or []
         names = sorted(name for reply in replies for name in reply)
         if names:
@@ -68,9 +70,9 @@ def live_workers(app, timeout: float = PING_TIMEOUT, attempts: int = 2) -> list[
     return []
 
 
-def check_workers(app, timeout: float = PING_TIMEOUT) -> list[str]:
+def check_workers(app, timeouts: tuple[float, ...] = PING_TIMEOUTS) -> list[str]:
     """At least one worker answers; returns their names."""
-    names = live_workers(app, timeout)
+    names = live_workers(app, timeouts)
     if not names:
         raise PlannerError(
             f"no Celery worker answered on {masked(app.conf.broker_url)}: start one with "
@@ -85,7 +87,8 @@ def check_registered(app, task_names, workers: list[str], timeout: float = PING_
     A task no worker knows is an error. A task only some workers know is a
     warning (returned): those workers would reject it if it reached them.
     """
-    replies = app.control.inspect(destination=workers, timeout=timeout).registered() or {}
+    # ``limit``: stop waiting once every worker we know of has answered.
+    replies = app.control.inspect(destination=workers, timeout=timeout, limit=len(workers)).registered() or {}
     registered = {worker: set(names or ()) for worker, names in replies.items()}
     if not registered:
         raise PlannerError(f"the workers on {masked(app.conf.broker_url)} did not say which tasks they have")
@@ -104,7 +107,7 @@ def preflight(app, task_names, timeout: float = PING_TIMEOUT) -> list[str]:
     """All the checks, in order; returns warnings."""
     check_broker(app)
     check_backend(app)
-    workers = check_workers(app, timeout)
+    workers = check_workers(app)
     return check_registered(app, task_names, workers, timeout)
 
 

@@ -127,13 +127,16 @@ def force_json(app) -> None:
 
 def cluster_urls(app, broker: str | None, backend: str | None) -> tuple[str, str]:
     """The broker and result backend a cluster run uses."""
-    broker = broker or app.conf.broker_url
+    if broker and str(broker).startswith("memory://"):
+        raise PlannerError("a memory:// broker lives in one process: use --local for the embedded worker")
+    own_broker, own_backend = app.conf.broker_url, app.conf.result_backend
+    if str(own_broker or "").startswith("memory://"):  # left by an embedded run in this process
+        own_broker, own_backend = None, None
+    broker = broker or own_broker
     if not broker:
         raise PlannerError("no broker: give --broker URL (or run --local)")
     scheme = str(broker).split("://", 1)[0]
-    if scheme == "memory":
-        raise PlannerError("a memory:// broker lives in one process: use --local for the embedded worker")
-    backend = backend or app.conf.result_backend
+    backend = backend or own_backend
     if not backend:
         if scheme in ("redis", "rediss"):
             backend = broker
@@ -502,7 +505,7 @@ def local_workers(app, signatures: Mapping, broker: str, backend: str, count: in
                 if process.poll() is not None:
                     last = [line for line in log.read_text(errors="replace").splitlines() if line.strip()][-1:]
                     raise PlannerError(f"a local worker exited at start ({log}): {' '.join(last)[:300]}")
-            names = [n for n in live_workers(app, timeout=0.5, attempts=1) if n.startswith("planner") and tag in n]
+            names = [n for n in live_workers(app, timeouts=(0.5,)) if n.startswith("planner") and tag in n]
             if len(names) >= count:
                 break
             if time.monotonic() > deadline:
