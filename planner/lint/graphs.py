@@ -50,14 +50,18 @@ def is_graph_json(text: str) -> bool:
 
 
 def node_positions_py(tree: ast.Module) -> dict[str, tuple[int, int]]:
-    """``add_node("name", ...)`` calls with a literal name -> (line, column)."""
-    positions: dict[str, tuple[int, int]] = {}
+    """Node name -> (line, column) of its first ``add_node("name", ...)``
+    call with a literal name; else of the first ``add_edge`` naming it."""
+    found: dict[str, dict[str, tuple[int, int]]] = {"add_node": {}, "add_edge": {}}
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_node"
-                and node.args and isinstance(node.args[0], ast.Constant)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in found:
+            names = node.args[:1] if node.func.attr == "add_node" else node.args[:2]
             here = (node.lineno, node.col_offset + 1)
-            positions[str(node.args[0].value)] = min(positions.get(str(node.args[0].value), here), here)
-    return positions
+            for name in names:
+                if isinstance(name, ast.Constant):
+                    seen = found[node.func.attr]
+                    seen[str(name.value)] = min(seen.get(str(name.value), here), here)
+    return {**found["add_edge"], **found["add_node"]}
 
 
 def node_positions_json(text: str) -> dict[str, tuple[int, int]]:
