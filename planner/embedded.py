@@ -63,7 +63,7 @@ def _raise_memory_cache_limit(limit: int = 1_000_000) -> None:
 
 @contextlib.contextmanager
 def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: float = 30.0,
-                    stop_timeout: float = 5.0, hostname: str | None = None):
+                    stop_timeout: float = 1.0, hostname: str | None = None):
     """Run a real worker (threads pool) for ``app`` in a background thread;
     stop it on exit. The app must already point at its broker (see
     :func:`configure_in_memory`)."""
@@ -120,7 +120,7 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
 def _stop(app, thread: threading.Thread, state, timeout: float) -> None:
     # The consumer checks this flag between reads, and an idle read waits up
     # to 2 s: no-op messages wake it at once. Tasks still running (after a
-    # timeout) are left to the daemon threads.
+    # timeout) are not waited for beyond ``timeout``.
     state.should_terminate = 0
     if thread.is_alive():
         with contextlib.suppress(Exception):

@@ -139,9 +139,10 @@ def test_examples_run_on_the_embedded_default(example):
 
 @pytest.mark.timeout(60)
 def test_make_run_path(tmp_path):
-    out = tmp_path / "etl.json"
-    result = planner_cli("run", "examples/etl/graph.py", "--local", "--json", out)
+    out, picture = tmp_path / "etl.json", tmp_path / "etl.svg"
+    result = planner_cli("run", "examples/etl/graph.py", "--local", "--json", out, "--render", picture)
     assert result.returncode == 0, result.stderr
+    assert "<svg" in picture.read_text()
     report = read_json(out)
     assert report["nodes"]["load"]["result"]["sources"] == ["orders", "customers", "products"]
     assert report["nodes"]["notify"]["result"] == "loaded 2300 rows"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import app, fail, load, reports_errors
+from .common import app, load, reports_errors
 from .plan_command import Strategy
 
 
@@ -46,6 +48,9 @@ def run_command(
                            concurrency=concurrency, strategy=strategy.value, timeout=timeout,
                            on_progress=progress.update, max_result_bytes=max_result_bytes,
                            worker_pythonpath=[str(Path(graph_file).resolve().parent)])
+    except KeyboardInterrupt:
+        progress.close()
+        _exit_now("interrupted", 130)
     finally:
         progress.close()
     if not quiet:
@@ -56,8 +61,17 @@ def run_command(
         _render(report, render_file)
     if report.status == TIMEOUT:
         done = len(report.nodes) - report.count("UNFINISHED")
-        fail(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
+        _exit_now(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
     raise typer.Exit(report.exit_code)
+
+
+def _exit_now(message: str, code: int) -> None:
+    """One line, then exit without waiting: tasks still running on the
+    embedded worker's threads would otherwise hold the process until they end."""
+    typer.echo(f"planner: error: {message}", err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _render(report, path: Path) -> None:
