@@ -195,3 +195,20 @@ def test_losing_a_worker_mid_task_still_completes(redis_url, workers):
     assert sorted(runs) == ["a", "doomed", "doomed", "end", "side"]  # only the lost node ran twice
     assert report.nodes["end"].result["got"] == ["doomed", "side"]
     assert report.nodes["doomed"].result["got"] == "a"
+
+
+@pytest.mark.timeout(30)
+def test_dead_result_backend_is_one_line(tmp_path, redis_url):
+    from servers import free_port
+
+    path = write_graph_file(tmp_path, """
+        from workload.tasks import step
+        graph = nx.DiGraph()
+        graph.add_node("a", task=step.s(node="a"))
+    """)
+    dead = f"redis://:topsecret@127.0.0.1:{free_port()}/1"
+    result = planner_cli("run", path, "--broker", redis_url, "--backend", dead, timeout=30)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the result backend at redis://:**@" in lines[0], result.stderr
+    assert "topsecret" not in result.stderr
