@@ -210,6 +210,20 @@ def test_large_results_in_the_run_report(tmp_path):
     assert [f["code"] for f in lowered] == ["PLN102", "PLN102"]  # 'add' and '"small"' (7 bytes)
 
 
+def test_report_written_by_a_real_run(tmp_path):
+    """The report format lint reads is the one `planner run --json` writes."""
+    report = tmp_path / "etl.json"
+    planner = ROOT / ".venv" / "bin" / "planner"
+    command = [str(planner)] if planner.exists() else [sys.executable, "-m", "planner"]
+    done = subprocess.run([*command, "run", "examples/etl/graph.py", "--local", "--json", str(report)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    found = findings("examples/etl/graph.py", "--report", report, "--max-result-bytes", "55")
+    assert [(f["line"], f["code"]) for f in found] == [(1, "PLN102")] * 3 + [(14, "PLN102")]
+    assert "node 'load' returned 69 bytes" in found[-1]["message"]
+    assert findings("examples/etl/graph.py", "--report", report) == []
+
+
 def test_large_result_of_a_node_no_linted_graph_has_points_at_the_report(tmp_path):
     report = write_report(tmp_path / "run.json", {"elsewhere": list(range(20_000))})
     (finding,) = findings(ROOT / "examples" / "chain" / "tasks.py", "--report", report)

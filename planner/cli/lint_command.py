@@ -16,7 +16,7 @@ def lint_command(
     select: str = typer.Option(None, "--select", help="Comma-separated codes or prefixes to report (default all)."),
     ignore: str = typer.Option(None, "--ignore", help="Comma-separated codes or prefixes not to report."),
     graph: str = typer.Option("graph", "--graph", help="Attribute of graph files holding the DiGraph."),
-    report: str = typer.Option(None, "--report", help="A 'planner run --report' JSON to check result sizes in."),
+    report: str = typer.Option(None, "--report", help="The JSON report of 'planner run --json' to check result sizes in."),
     max_result_bytes: str = typer.Option("65536", "--max-result-bytes", help="PLN102 threshold (serialized)."),
 ):
     """Lint Celery canvases and graph files. Exit 0 clean, 1 findings, 2 usage error."""
