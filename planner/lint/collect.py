@@ -515,7 +515,8 @@ def _args_text(args, kwargs) -> str:
     elif args is not None:
         parts.append(f"*{ast.unparse(args)}")
     if isinstance(kwargs, ast.Dict):
-        parts += [f"{ast.unparse(k)}: {ast.unparse(v)}" for k, v in zip(kwargs.keys, kwargs.values, strict=True)]
+        parts += [f"**{ast.unparse(v)}" if k is None else f"{ast.unparse(k)}: {ast.unparse(v)}"
+                  for k, v in zip(kwargs.keys, kwargs.values, strict=True)]
     return ", ".join(parts)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import sys
 from pathlib import Path
 
 from . import graphs
@@ -75,6 +76,7 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
         except ValueError as error:
             raise LintUsageError(str(error)) from None
     files = discover(paths)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))  # long a | b | c ... canvases
 
     findings: list[Finding] = []
     sources: dict[str, list[str]] = {}
@@ -100,6 +102,10 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
             column = getattr(error, "offset", None) or 1
             findings.append(Finding(display, line, column, "PLN000", f"syntax error: {getattr(error, 'msg', error)}",
                                     "fix the syntax; nothing else in this file was checked"))
+            continue
+        except RecursionError:
+            findings.append(Finding(display, 1, 1, "PLN000", "expressions nested too deeply to analyse",
+                                    "split the long expression; nothing else in this file was checked"))
             continue
         parsed[display] = (path, facts, tree)
 
