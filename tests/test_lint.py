@@ -256,6 +256,15 @@ def test_noqa_with_codes_and_bare():
     assert [(f["line"], f["code"]) for f in found] == [(20, "PLN002")]  # noqa: PLN001 does not hide PLN002
 
 
+def test_noqa_on_a_graph_node_line(tmp_path):
+    (tmp_path / "lint_graph_tasks.py").write_text((GRAPHS / "lint_graph_tasks.py").read_text())
+    source = (GRAPHS / "si_segment.py").read_text()
+    line = 'graph.add_node("first", task=refresh.si("a"))'
+    assert line in source
+    (tmp_path / "graph.py").write_text(source.replace(line, line + "  # noqa: PLN101"))
+    assert findings(tmp_path / "graph.py") == []
+
+
 def test_select_and_ignore():
     bad = FIXTURES / "code" / "pln001_bad.py"
     assert {f["code"] for f in findings(bad)} == {"PLN001", "PLN005"}
