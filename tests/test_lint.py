@@ -180,6 +180,19 @@ def test_graph_fixtures_checked_together_do_not_leak_task_modules():
                        for name, cases in GRAPH_CASES.items() if cases}
 
 
+def test_modules_the_process_already_imported_do_not_leak_into_graph_files(monkeypatch):
+    """A ``tasks`` module imported earlier in the process (another graph's)
+    is hidden while each graph file loads, and put back after."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("tasks", ROOT / "examples" / "etl" / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "tasks", module)
+    assert findings(ROOT / "examples") == []
+    assert sys.modules["tasks"] is module
+
+
 def test_graph_attribute_option():
     found = findings(GRAPHS / "other_name.py", "--graph", "workflow")
     assert [(f["line"], f["code"]) for f in found] == [(6, "PLN101")]

@@ -76,20 +76,26 @@ def node_positions_json(text: str) -> dict[str, tuple[int, int]]:
 
 @contextlib.contextmanager
 def isolated_imports():
-    """Forget the user modules a graph file imported (``tasks`` beside one
-    graph is not ``tasks`` beside the next), and restore ``sys.path``."""
+    """Import a graph file as a fresh ``planner plan`` process would: user
+    modules (not the standard library, site-packages or planner) are hidden
+    while it loads and put back after, and ``sys.path`` is restored. So
+    ``tasks`` beside one graph is never the ``tasks`` beside another."""
     path = list(sys.path)
-    before = set(sys.modules)
     kept_roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parents[1]}
-    installed = tuple(str(Path(root).resolve()) for root in kept_roots)  # stdlib, site-packages, planner
+    installed = tuple(str(Path(root).resolve()) for root in kept_roots)
+
+    def user_module(name: str) -> bool:
+        filename = getattr(sys.modules.get(name), "__file__", None)
+        return bool(filename) and name != "__main__" and not str(Path(filename).resolve()).startswith(installed)
+
+    hidden = {name: sys.modules.pop(name) for name in [n for n in list(sys.modules) if user_module(n)]}
     try:
         yield
     finally:
         sys.path[:] = path
-        for name in set(sys.modules) - before:
-            filename = getattr(sys.modules[name], "__file__", None)
-            if filename and not str(Path(filename).resolve()).startswith(installed):
-                del sys.modules[name]
+        for name in [n for n in list(sys.modules) if user_module(n)]:
+            del sys.modules[name]
+        sys.modules.update(hidden)
 
 
 def load(path: Path, attribute: str):
