@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 RUN_HEADER = "planner_exact_run"  # message header: the run's id
 NODE_HEADER = "planner_exact_node"  # message header: the node's index in the run
+SUCC_HEADER = "planner_exact_succ"  # message header: the node's successors, when it has few
+SUCC_IN_HEADER = 8  # up to this many successors travel in the header (saves a read per hop)
 KEY_PREFIX = "planner-exact"
 EXPIRES = 24 * 3600  # seconds the run's keys are kept
 REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop")  # proof the workers loaded this module
@@ -226,7 +228,10 @@ def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str
 def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task_ids, run: str) -> dict:
     sig = signature.clone()
     headers = dict(sig.options.get("headers") or {})
+    succ = [[index[str(s)], graph.in_degree(s)] for s in graph.successors(name)]
     headers.update({RUN_HEADER: run, NODE_HEADER: index[name]})
+    if len(succ) <= SUCC_IN_HEADER:
+        headers[SUCC_HEADER] = succ
     sig.set(task_id=task_ids[name], headers=headers)
     preds = [str(p) for p in graph.predecessors(name)]
     if sig.immutable or not preds:
@@ -238,7 +243,7 @@ def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task
         "index": index[name],
         "task_id": task_ids[name],
         "sig": dict(sig),
-        "succ": [[index[str(s)], graph.in_degree(s)] for s in graph.successors(name)],
+        "succ": succ,
         "takes": takes,
         "preds": [[index[p], task_ids[p]] for p in preds] if takes == LIST else [],
         "next": None,  # the successor that runs right after it in the same segment message
@@ -291,16 +296,18 @@ def _publish(app, run: str, spec: dict, args: tuple, owner: str, producer) -> No
 # --- one hop -------------------------------------------------------------------------------------------------
 
 
-def advance(app, run: str, index: int, result) -> list[str]:
+def advance(app, run: str, index: int, result, succ: list | None = None) -> list[str]:
     """Node ``index`` of ``run`` finished with ``result``: send every
     successor that is now ready and not yet sent. Returns their names.
-    Safe to call twice for the same node (redelivery)."""
+    Safe to call twice for the same node (redelivery). ``succ``, the node's
+    ``[successor, in-degree]`` pairs, spares reading its spec."""
     store = _store_for(app)
-    spec = store.spec(run, index)
-    if spec is None:
-        logger.warning("planner exact run %s: no spec for node %s (expired?)", run, index)
-        return []
-    succ = spec["succ"]
+    if succ is None:
+        spec = store.spec(run, index)
+        if spec is None:
+            logger.warning("planner exact run %s: no spec for node %s (expired?)", run, index)
+            return []
+        succ = spec["succ"]
     gathered = [target for target, degree in succ if degree > 1]
     counts = dict(zip(gathered, store.arrive(run, gathered, index), strict=True)) if gathered else {}
     ready = [target for target, degree in succ if degree == 1 or counts[target] >= degree]
@@ -367,7 +374,7 @@ def _on_success(sender=None, result=None, **_):
     if not run or getattr(_inline, "task_id", None) == request.id:
         return  # not ours, or a node a segment runs: the segment goes on itself
     try:
-        advance(sender.app, run, int(getattr(request, NODE_HEADER)), result)
+        advance(sender.app, run, int(getattr(request, NODE_HEADER)), result, getattr(request, SUCC_HEADER, None))
     except Exception:  # the signal must not fail the task that already succeeded
         logger.exception("planner exact run %s: could not send the successors of node %s",
                          run, getattr(request, NODE_HEADER, "?"))
@@ -424,7 +431,7 @@ def segment(self, run: str, index: int, args: list) -> None:
             if not done:
                 return
         if spec["next"] is None:
-            advance(self.app, run, index, result)
+            advance(self.app, run, index, result, spec["succ"])
             return
         index = spec["next"]
 
