@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 SIGNATURE_METHODS = {"s", "si", "signature", "subtask"}
 CANVAS_FUNCTIONS = {"chain", "group", "chord", "signature", "subtask"}
-PASS_THROUGH = {"set", "on_error", "link_error", "clone"}  # return the signature itself
+PASS_THROUGH = {"set", "on_error", "clone"}  # return the signature (or a copy); link_error returns the errback
 APPLY_METHODS = {"delay", "apply_async"}
 WAIT_METHODS = {"get", "join", "wait"}
 RESULT_FACTORIES = {"AsyncResult", "GroupResult", "send_task", "restore"}
