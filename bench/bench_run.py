@@ -125,7 +125,7 @@ def main() -> None:
     with servers.redis_server() as base:
         url = f"{base}/0"
         with servers.Workers("workload.tasks", url, url, count=2, concurrency=4):
-            rows += measure("redis, 2 workers × 4", lambda g, s: run_graph(g, broker=url, strategy=s, timeout=300),
+            rows += measure("redis, 2 workers × 4", lambda g, s: run_graph(g, broker=url, backend=url, strategy=s, timeout=300),
                             args.quick)
 
     from rich.console import Console

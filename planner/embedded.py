@@ -26,16 +26,21 @@ POLLING_INTERVAL = 0.005
 DEFAULT_CONCURRENCY = 8
 
 
+def in_memory_settings() -> dict:
+    """The configuration of an app served by the embedded worker."""
+    return {
+        "broker_url": MEMORY_BROKER,
+        "result_backend": MEMORY_BACKEND,
+        "broker_transport_options": {"polling_interval": POLLING_INTERVAL},
+        "worker_hijack_root_logger": False,
+        "worker_redirect_stdouts": False,
+    }
+
+
 def configure_in_memory(app) -> None:
     """Point ``app`` at the in-process broker and result store."""
     forget_connections(app)
-    app.conf.update(
-        broker_url=MEMORY_BROKER,
-        result_backend=MEMORY_BACKEND,
-        broker_transport_options={"polling_interval": POLLING_INTERVAL},
-        worker_hijack_root_logger=False,
-        worker_redirect_stdouts=False,
-    )
+    app.conf.update(in_memory_settings())
     _raise_memory_cache_limit()
 
 
@@ -67,13 +72,18 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
     """Run a real worker (threads pool) for ``app`` in a background thread;
     stop it on exit. The app must already point at its broker (see
     :func:`configure_in_memory`)."""
+    from celery import _state
+    from celery._state import task_join_will_block
+    from celery.result import _set_task_join_will_block
     from celery.worker import WorkController, state
 
     import planner.tasks  # noqa: F401  (the helpers must be registered)
 
     app.finalize()
+    _raise_memory_cache_limit()
     # Canvases rebuilt inside tasks (a chain continuing into a chord) look up
     # the *current* app, which in pool threads is the default app.
+    previous_default = _state.default_app
     app.set_default()
     ready = threading.Event()
     failure: list[BaseException] = []
@@ -83,6 +93,9 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
             ready.set()
 
     logging.getLogger("celery").setLevel(logging.ERROR)
+    # A worker marks the whole process as "inside a task" (result.get() then
+    # refuses to block); the caller's own .get() must work again after.
+    joins_blocked = task_join_will_block()
     worker = Controller(
         app=app,
         concurrency=concurrency,
@@ -109,12 +122,16 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
     thread.start()
     if not ready.wait(start_timeout) or failure:
         _stop(app, thread, state, stop_timeout)
+        _set_task_join_will_block(joins_blocked)
+        _state.set_default_app(previous_default)
         reason = f": {type(failure[0]).__name__}: {failure[0]}" if failure else ""
         raise PlannerError(f"the embedded worker did not start within {start_timeout:g} s{reason}")
     try:
         yield worker
     finally:
         _stop(app, thread, state, stop_timeout)
+        _set_task_join_will_block(joins_blocked)
+        _state.set_default_app(previous_default)
 
 
 def _stop(app, thread: threading.Thread, state, timeout: float) -> None:

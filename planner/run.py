@@ -120,9 +120,28 @@ def app_of(signatures: Mapping) -> object:
     return next(iter(apps.values()))[0]
 
 
+JSON_SETTINGS = {"task_serializer": "json", "result_serializer": "json", "accept_content": ["json"],
+                 "result_accept_content": ["json"], "result_extended": True}
+
+
 def force_json(app) -> None:
-    app.conf.update(task_serializer="json", result_serializer="json", accept_content=["json"],
-                    result_accept_content=["json"], result_extended=True)
+    app.conf.update(JSON_SETTINGS)
+
+
+@contextlib.contextmanager
+def borrowed(app, settings: dict):
+    """Apply ``settings`` to ``app`` for the run and put the app's own back
+    after, so a program that runs a graph keeps its app as it was."""
+    from .embedded import forget_connections
+
+    previous = {key: app.conf.get(key) for key in settings}
+    forget_connections(app)  # a backend or pool made earlier would still talk to the old URLs
+    app.conf.update(settings)
+    try:
+        yield app
+    finally:
+        forget_connections(app)
+        app.conf.update(previous)
 
 
 def cluster_urls(app, broker: str | None, backend: str | None) -> tuple[str, str]:
@@ -152,18 +171,14 @@ def cluster_urls(app, broker: str | None, backend: str | None) -> tuple[str, str
     return str(broker), str(backend)
 
 
-def point_app(app, broker: str, backend: str, transport_options: dict | None = None) -> None:
-    """Point ``app`` at ``broker``/``backend`` (before anything caches its
-    backend or connection pool)."""
-    from .embedded import POLLING_INTERVAL, forget_connections
+def cluster_settings(app, broker: str, backend: str) -> dict:
+    """The configuration of a run on ``broker``/``backend``."""
+    from .embedded import POLLING_INTERVAL
 
-    forget_connections(app)  # a backend or pool made earlier would still talk to the old URLs
-    app.conf.update(broker_url=broker, result_backend=backend)
     options = dict(app.conf.broker_transport_options or {})
     if options.get("polling_interval") == POLLING_INTERVAL:  # set for the embedded worker, not for this broker
         del options["polling_interval"]
-    app.conf.broker_transport_options = {**options, **(transport_options or {})}
-    force_json(app)
+    return {"broker_url": broker, "result_backend": backend, "broker_transport_options": options, **JSON_SETTINGS}
 
 
 # --- the whole run ------------------------------------------------------------------------------------
@@ -190,20 +205,27 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
     if embedded and workers:
         raise PlannerError("--workers needs a broker the worker processes can share: give --broker redis://...")
     if embedded:
-        from .embedded import DEFAULT_CONCURRENCY, configure_in_memory, embedded_worker
+        from .embedded import DEFAULT_CONCURRENCY, embedded_worker, in_memory_settings
 
-        configure_in_memory(app)
-        force_json(app)
         threads = concurrency or DEFAULT_CONCURRENCY
-        check_exact_support(plan, app)
-        with embedded_worker(app, concurrency=threads):
-            return run_plan(plan, signatures, app, timeout=timeout, on_progress=on_progress,
-                            max_result_bytes=max_result_bytes, poll_interval=poll_interval,
-                            where=f"embedded worker ({threads} threads)")
+        with borrowed(app, {**in_memory_settings(), **JSON_SETTINGS}):
+            check_exact_support(plan, app)
+            with embedded_worker(app, concurrency=threads):
+                return run_plan(plan, signatures, app, timeout=timeout, on_progress=on_progress,
+                                max_result_bytes=max_result_bytes, poll_interval=poll_interval,
+                                where=f"embedded worker ({threads} threads)")
+    broker_url, backend_url = cluster_urls(app, broker, backend)
+    with borrowed(app, cluster_settings(app, broker_url, backend_url)):
+        return _run_on_cluster(app, plan, signatures, broker_url, backend_url, workers=workers,
+                               concurrency=concurrency, timeout=timeout, on_progress=on_progress,
+                               max_result_bytes=max_result_bytes, poll_interval=poll_interval,
+                               worker_pythonpath=worker_pythonpath)
+
+
+def _run_on_cluster(app, plan, signatures, broker_url, backend_url, *, workers, concurrency, timeout,
+                    on_progress, max_result_bytes, poll_interval, worker_pythonpath) -> RunReport:
     from . import preflight
 
-    broker_url, backend_url = cluster_urls(app, broker, backend)
-    point_app(app, broker_url, backend_url)
     app.set_current()
     preflight.check_broker(app)
     preflight.check_backend(app)

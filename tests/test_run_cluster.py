@@ -12,18 +12,20 @@ import pytest
 import redis
 from hypothesis import HealthCheck, Phase, given, settings
 from runhelp import check_contract, planner_cli, read_json, small_dags, with_tasks, write_graph_file
-from servers import Workers
+from servers import Workers, redis_server
 
 from planner.run import run_graph
 
 
 @pytest.fixture(scope="module")
-def redis_cluster(redis_base_url):
-    """A Redis db with two workers of the workload app, for the module."""
-    url = f"{redis_base_url}/15"
-    redis.Redis.from_url(url).flushdb()
-    with Workers("workload.tasks", url, url, count=2, concurrency=3):
-        yield url
+def redis_cluster():
+    """Two workers of the workload app on a redis-server of their own (the
+    session's databases are handed out to other tests, whose workers must
+    not meet these)."""
+    with redis_server() as base:
+        url = f"{base}/0"
+        with Workers("workload.tasks", url, url, count=2, concurrency=3):
+            yield url
 
 
 @pytest.mark.timeout(120)
@@ -36,7 +38,7 @@ def test_random_dags_keep_the_contract_on_redis(shape, redis_cluster):
     client = redis.Redis.from_url(redis_cluster)
     client.delete("tally")
     graph = with_tasks(shape, counted, sleep=0.01, tally=redis_cluster)
-    report = run_graph(graph, broker=redis_cluster, timeout=30)
+    report = run_graph(graph, broker=redis_cluster, backend=redis_cluster, timeout=30)
     assert report.status == "SUCCESS", report.as_json()
     results = {name: node.result for name, node in report.nodes.items()}
     runs = [value.decode() for value in client.lrange("tally", 0, -1)]
@@ -59,7 +61,7 @@ def test_failure_and_retries_on_redis(redis_cluster):
     graph.nodes["bad"]["task"] = boom.s(node="bad")
     graph.nodes["c"]["task"] = counted.s(node="c")
     graph.nodes["d"]["task"] = counted.s(node="d")
-    report = run_graph(graph, broker=redis_cluster, timeout=30)
+    report = run_graph(graph, broker=redis_cluster, backend=redis_cluster, timeout=30)
     states = {name: node.state for name, node in report.nodes.items()}
     assert states == {"a": "SUCCESS", "shaky": "SUCCESS", "b": "SUCCESS", "bad": "FAILURE", "c": "SKIPPED",
                       "d": "SKIPPED"}
@@ -187,7 +189,7 @@ def test_losing_a_worker_mid_task_still_completes(redis_url, workers):
 
     killer = threading.Thread(target=kill_when_running, daemon=True)
     killer.start()
-    report = run_graph(graph, broker=redis_url, timeout=60)
+    report = run_graph(graph, broker=redis_url, backend=redis_url, timeout=60)
     killer.join(5)
     assert killed, "the victim never ran"
     assert report.status == "SUCCESS", report.as_json()
