@@ -171,3 +171,30 @@ def test_debug_shows_the_traceback(tmp_path):
     result = planner("--debug", "plan", graph_file(tmp_path, "graph = nx.DiGraph()\n"))
     assert result.returncode == 2
     assert "Traceback" in result.stderr
+
+
+def test_exact_plan_says_the_tree_is_only_its_canvas_shape():
+    result = planner("plan", "examples/n_shape/graph.py")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("exact dispatch: each node is sent when its own predecessors finish")
+    assert "canvas:          0 chains, 2 groups, 1 chord\n" in result.stdout
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    # `planner plan big.py | head -c 1`: the output is larger than a pipe's buffer, so the
+    # write fails once the reader has gone; the closed pipe ends the command quietly.
+    path = graph_file(tmp_path, """
+        graph = nx.DiGraph()
+        for i in range(2000):
+            graph.add_node(f"step-{i}", task=log_done.si(f"step {i}"))
+        nx.add_path(graph, [f"step-{i}" for i in range(2000)])
+    """)
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    result = subprocess.run(
+        [*PLANNER, "plan", str(path)],
+        stdout=reader.stdin, stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=60,
+    )
+    reader.stdin.close()
+    reader.wait(timeout=10)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

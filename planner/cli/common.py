@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ def reports_errors(command):
             raise
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except BrokenPipeError:
+            # The reader went away (`planner plan g.py | head`): stop quietly, as Unix tools do.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0)
         except PlannerError as error:
             if settings.debug:
                 traceback.print_exc()

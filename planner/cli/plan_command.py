@@ -43,6 +43,9 @@ def plan_command(
     if format is PlanFormat.json:
         typer.echo(json.dumps(plan_dict(plan), indent=2))
         return
+    if plan.strategy == "exact":
+        # The tree is the canvas decomposition; exact dispatch does not impose its ordering.
+        typer.echo("exact dispatch: each node is sent when its own predecessors finish; its canvas shape:")
     for line in tree_lines(plan):
         typer.echo(line)
     typer.echo("")
@@ -65,9 +68,9 @@ def summary_lines(summary: dict) -> list[str]:
         f"fan-ins:         {len(summary['fan_ins'])}" + (f" ({names(summary['fan_ins'])})" if summary["fan_ins"] else ""),
         f"width / depth:   {summary['width']} / {summary['depth']}",
         f"critical path:   {summary['critical_path_cost']:g} s: {names(summary['critical_path'], 12)}",
-        f"canvas:          {canvas['chain']} chains, {canvas['group']} groups, {canvas['chord']} chords",
+        "canvas:          " + ", ".join(_count(canvas[kind], kind) for kind in ("chain", "group", "chord")),
     ]
-    if summary["gathered_inputs"]:
+    if summary["gathered_inputs"] and summary["strategy"] != "exact":
         lines.append(f"gathered inputs: {summary['gathered_inputs']} (planner.tasks.gather on the workers)")
     added = summary["added_dependencies"]
     if added:
@@ -78,3 +81,7 @@ def summary_lines(summary: dict) -> list[str]:
     else:
         lines.append("added dependencies: none (the plan is exact)")
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
