@@ -253,7 +253,7 @@ class _Decomposer:
             boundaries = [i for i in range(1, len(order)) if level[order[i]] != level[order[i - 1]]]
             middle = min(boundaries, key=lambda i: abs(2 * i - len(order)))
             pieces = [order[:middle], order[middle:]]
-        for before, after in zip(pieces, pieces[1:]):
+        for before, after in zip(pieces, pieces[1:], strict=False):
             self._record_added(before, after)
         return [sorted(piece, key=position.__getitem__) for piece in pieces]
 

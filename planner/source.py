@@ -15,7 +15,7 @@ from typing import Mapping
 
 from celery.canvas import Signature
 
-from .plan import Chain, Chord, Group, Plan, Step, Task, walk
+from .plan import Chain, Chord, Plan, Step, Task, walk
 
 INDENT = "    "
 
@@ -28,7 +28,7 @@ def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "
     if gathered:
         lines += ["from celery import uuid", "from planner.tasks import gather"]
     by_module: dict[str, list[str]] = {}
-    for task_name, (module, attribute, alias) in sorted(names.items()):
+    for _task_name, (module, attribute, alias) in sorted(names.items()):
         by_module.setdefault(module, []).append(attribute if alias == attribute else f"{attribute} as {alias}")
     lines += [f"from {module} import {', '.join(sorted(set(items)))}" for module, items in sorted(by_module.items())]
     lines.append("")

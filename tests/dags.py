@@ -61,7 +61,7 @@ def series_parallel_dags(draw, max_nodes: int = 60):
 
 def with_tasks(graph: nx.DiGraph, immutable_flags, task) -> nx.DiGraph:
     """Attach ``task.s(node=...)`` or ``.si(...)`` to every node."""
-    for node, flag in zip(list(graph.nodes), immutable_flags):
+    for node, flag in zip(list(graph.nodes), immutable_flags, strict=False):
         sig = task.si(node=str(node)) if flag else task.s(node=str(node))
         graph.nodes[node]["task"] = sig
     return graph

@@ -107,7 +107,7 @@ class Workers:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                for process, log in zip(self.processes, self.logs):
+                for process, log in zip(self.processes, self.logs, strict=True):
                     if process.poll() is not None:
                         raise RuntimeError(f"celery worker exited early:\n{log.read_text()[-3000:]}")
                 answered = {name for reply in probe.control.ping(timeout=0.5) or [] for name in reply}

@@ -6,17 +6,17 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
+from dags import random_dags, series_parallel_dags, with_tasks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from reference import NOTHING, interpret
+from workload.tasks import step
 
-from dags import random_dags, series_parallel_dags, with_tasks
 from planner.analysis import plan_canvas
 from planner.canvas import to_canvas
 from planner.graphfile import structure
 from planner.plan import leaves
 from planner.planning import signatures
-from reference import NOTHING, interpret
-from workload.tasks import step
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -233,7 +233,7 @@ def test_losing_a_worker_mid_segment_resumes_the_segment(redis_url, workers):
     stored and goes on from the lost one."""
     from workload.fragile import app, sturdy, victim
 
-    group = workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
+    workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
     forget_connections(app)
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
     graph = nx.DiGraph()

@@ -10,11 +10,14 @@ import sys
 
 from .common import app, settings
 
-# Imported for their side effect: each registers its command on ``app``.
-from . import plan_command  # noqa: F401,E402
-from . import run_command  # noqa: F401,E402
-from . import render_command  # noqa: F401,E402
-from . import lint_command  # noqa: F401,E402
+# Imported for their side effect: each registers its command on ``app``, in
+# the order `planner --help` lists them.
+# isort: off
+from . import plan_command  # noqa: F401
+from . import render_command  # noqa: F401
+from . import run_command  # noqa: F401
+from . import lint_command  # noqa: F401
+# isort: on
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -49,7 +49,7 @@ def reports_errors(command):
         except BrokenPipeError:
             # The reader went away (`planner plan g.py | head`): stop quietly, as Unix tools do.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0)
+            raise typer.Exit(0) from None
         except PlannerError as error:
             if settings.debug:
                 traceback.print_exc()
