@@ -31,6 +31,7 @@ Chain(steps=(Task(name='extract', gather=None), Chord(header=Group(members=(Task
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
 from typing import Sequence
@@ -83,13 +84,19 @@ def _run_deep(function, *args):
 
     old_limit = sys.getrecursionlimit()
     old_size = threading.stack_size()
+    collecting = gc.isenabled()
     sys.setrecursionlimit(max(old_limit, 200_000))
     threading.stack_size(512 * 1024 * 1024)
+    # Planning allocates many small acyclic objects: the cyclic collector would
+    # rescan the caller's whole graph (signatures and all) again and again.
+    gc.disable()
     try:
         thread = threading.Thread(target=target, name="planner-analysis")
         thread.start()
         thread.join()
     finally:
+        if collecting:
+            gc.enable()
         threading.stack_size(old_size)
         sys.setrecursionlimit(old_limit)
     if "error" in outcome:
@@ -126,6 +133,8 @@ class _Decomposer:
         components = self._components(block)
         if len(components) > 1:
             return Group(tuple(self.decompose(c) for c in components))
+        if len(block) == 2:  # a connected pair is one edge: a chain, no sweep needed
+            return Chain((Task(self.names[block[0]]), Task(self.names[block[1]])))
         cuts = [k for k, valid, _ in self._sweep(block) if valid]
         if cuts:
             pieces = _split(block, cuts)
@@ -136,23 +145,29 @@ class _Decomposer:
     def _components(self, block: list[int]) -> list[list[int]]:
         token = self._enter(block)
         stamp, succ, pred = self.stamp, self.succ, self.pred
-        component: dict[int, int] = {}
+        # A node's component is its stamp: token + 1 + c marks "seen, in component c"
+        # (fresh tokens are skipped past them, so no stamp is ever reused).
         count = 0
         for start in block:
-            if start in component:
+            if stamp[start] != token:
                 continue
-            component[start] = count
+            mark = token + 1 + count
+            stamp[start] = mark
             stack = [start]
             while stack:
                 v = stack.pop()
-                for w in succ[v] + pred[v]:
-                    if stamp[w] == token and w not in component:
-                        component[w] = count
-                        stack.append(w)
+                for neighbours in (succ[v], pred[v]):
+                    for w in neighbours:
+                        if stamp[w] == token:
+                            stamp[w] = mark
+                            stack.append(w)
             count += 1
+        self.token += count
+        if count == 1:
+            return [block]
         buckets: list[list[int]] = [[] for _ in range(count)]
-        for v in block:
-            buckets[component[v]].append(v)
+        for v in block:  # members keep the block's (topological) order
+            buckets[stamp[v] - token - 1].append(v)
         return buckets
 
     def _sweep(self, order: list[int]):
@@ -164,12 +179,15 @@ class _Decomposer:
         # Per-node scratch arrays: set for this block, flags cleared after.
         succ_in_prefix, pred_in_suffix = self.scratch_a, self.scratch_b
         is_sink, is_source = self.flag_a, self.flag_b  # prefix sinks, suffix sources
+        sources = 0
         for v in order:
             succ_in_prefix[v] = 0
-            pred_in_suffix[v] = sum(stamp[u] == token for u in pred[v])
+            inside = len([u for u in pred[v] if stamp[u] == token])
+            pred_in_suffix[v] = inside
             is_sink[v] = False
-            is_source[v] = pred_in_suffix[v] == 0
-        sinks, sources = 0, sum(is_source[v] for v in order)
+            is_source[v] = inside == 0
+            sources += inside == 0
+        sinks = 0
         cross = 0  # edges from prefix sinks to suffix sources
         results = []
         for k, v in enumerate(order[:-1]):
@@ -206,17 +224,19 @@ class _Decomposer:
         token = self._enter(block)
         stamp, succ, pred, cost = self.stamp, self.succ, self.pred, self.cost
         level: dict[int, int] = {}
-        finish: dict[int, float] = {}  # earliest finish within the block
         for v in block:  # block is in topological order
-            inside = [u for u in pred[v] if stamp[u] == token]
-            level[v] = 1 + max((level[u] for u in inside), default=-1)
-            finish[v] = cost[v] + max((finish[u] for u in inside), default=0.0)
-        tail: dict[int, float] = {}  # longest path starting at v within the block
-        for v in reversed(block):
-            tail[v] = cost[v] + max((tail[w] for w in succ[v] if stamp[w] == token), default=0.0)
+            level[v] = 1 + max((level[u] for u in pred[v] if stamp[u] == token), default=-1)
         position = {v: i for i, v in enumerate(block)}
         order = sorted(block, key=lambda v: (level[v], position[v]))
         m = len(order)
+        if m > LAYER_ABOVE:
+            return self._layer_cut(order, level, position)
+        finish: dict[int, float] = {}  # earliest finish within the block
+        for v in block:
+            finish[v] = cost[v] + max((finish[u] for u in pred[v] if stamp[u] == token), default=0.0)
+        tail: dict[int, float] = {}  # longest path starting at v within the block
+        for v in reversed(block):
+            tail[v] = cost[v] + max((tail[w] for w in succ[v] if stamp[w] == token), default=0.0)
         prefix_cp = []
         best = 0.0
         for v in order:
@@ -225,8 +245,6 @@ class _Decomposer:
         suffix_cp = [0.0] * (m + 1)
         for i in range(m - 1, -1, -1):
             suffix_cp[i] = max(suffix_cp[i + 1], tail[order[i]])
-        if m > LAYER_ABOVE:
-            return self._layer_cut(order, level, position)
         sweep = self._sweep(order)
         candidates = [k for k, _, _ in sweep if level[order[k]] != level[order[k + 1]]]
         if m > BALANCE_ABOVE:
