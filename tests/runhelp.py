@@ -3,14 +3,19 @@ tasks, graph files, the CLI in a subprocess, and the contract check."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from pathlib import Path
 
 import networkx as nx
+import redis
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,3 +92,31 @@ def planner_cli(*args, timeout: float = 60, cwd: Path = ROOT) -> subprocess.Comp
 
 def read_json(path: Path) -> dict:
     return json.loads(Path(path).read_text())
+
+
+@contextlib.contextmanager
+def killing_the_victim(redis_url: str, workers=None, within: float = 30):
+    """While the block runs, SIGKILL the worker that runs
+    ``workload.fragile.victim`` (it stores its worker's pid under ``victim``);
+    after it, check that one was killed (one of ``workers``, when given)."""
+    client = redis.Redis.from_url(redis_url)
+    killed: list[int] = []
+
+    def watch():
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            pid = client.get("victim")
+            if pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(int(pid), signal.SIGKILL)
+                killed.append(int(pid))
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    yield killed
+    watcher.join(5)
+    assert killed, "the victim never ran"
+    if workers is not None:
+        assert killed[0] in [p.pid for p in workers.processes]

@@ -5,10 +5,6 @@ followed by task id, as the runner does."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import threading
 import time
 
 import networkx as nx
@@ -16,7 +12,7 @@ import pytest
 import redis
 from celery import uuid
 from hypothesis import HealthCheck, given, settings
-from runhelp import check_contract, small_dags, with_tasks
+from runhelp import check_contract, killing_the_victim, small_dags, with_tasks
 from servers import Workers
 
 from planner import exact
@@ -200,26 +196,8 @@ def test_losing_a_worker_mid_task_runs_each_successor_once(redis_url, workers):
         graph.nodes[node]["task"] = (victim.s(node=node, redis_url=redis_url) if node == "doomed"
                                      else sturdy.s(node=node, tally=redis_url))
     client = redis.Redis.from_url(redis_url)
-    killed: list[int] = []
-
-    def kill_when_running():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pid = client.get("victim")
-            if pid:
-                pid = int(pid)
-                assert pid in [p.pid for p in group.processes]
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pid, signal.SIGKILL)
-                killed.append(pid)
-                return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_when_running, daemon=True)
-    killer.start()
-    results = run_exact(app, graph, timeout=60)
-    killer.join(5)
-    assert killed, "the victim never ran"
+    with killing_the_victim(redis_url, group):
+        results = run_exact(app, graph, timeout=60)
     runs = sorted(v.decode() for v in client.lrange("tally", 0, -1))
     assert runs == ["a", "after", "doomed", "doomed", "end", "side"]  # only the lost node ran twice
     assert results["end"]["got"] == ["doomed", "side"]
@@ -233,7 +211,7 @@ def test_losing_a_worker_mid_segment_resumes_the_segment(redis_url, workers):
     stored and goes on from the lost one."""
     from workload.fragile import app, sturdy, victim
 
-    workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
+    group = workers("workload.fragile", redis_url, redis_url, count=2, concurrency=2)
     forget_connections(app)
     app.conf.update(broker_url=redis_url, result_backend=redis_url)
     graph = nx.DiGraph()
@@ -242,24 +220,8 @@ def test_losing_a_worker_mid_segment_resumes_the_segment(redis_url, workers):
         graph.nodes[node]["task"] = (victim.s(node=node, redis_url=redis_url) if node == "doomed"
                                      else sturdy.s(node=node, tally=redis_url))
     client = redis.Redis.from_url(redis_url)
-    killed: list[int] = []
-
-    def kill_when_running():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pid = client.get("victim")
-            if pid:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(int(pid), signal.SIGKILL)
-                killed.append(int(pid))
-                return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_when_running, daemon=True)
-    killer.start()
-    results = run_exact(app, graph, timeout=60)
-    killer.join(5)
-    assert killed, "the victim never ran"
+    with killing_the_victim(redis_url, group):
+        results = run_exact(app, graph, timeout=60)
     runs = sorted(v.decode() for v in client.lrange("tally", 0, -1))
     assert runs == ["a", "b", "c", "d", "doomed", "doomed"]
     assert [results[n]["got"] for n in ("a", "b", "doomed", "c", "d")] == [None, "a", "b", "doomed", "c"]
