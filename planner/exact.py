@@ -136,16 +136,22 @@ class _RedisStore:
         """Claim each target for the message ``owners[i]`` (the first claim
         wins; a redelivered copy of the winning message still owns it) and
         read its spec, in one round trip: ``(owned, new, spec)``, ``new``
-        when this call made the claim."""
+        when this call made the claim. Nothing is owned in a cancelled run."""
         pipe = self.client.pipeline(transaction=False)
+        pipe.exists(_key(run, "cancelled", 0))
         for target, owner in zip(targets, owners, strict=True):
             key = _key(run, "claimed", target)
             pipe.set(key, owner, nx=True, ex=EXPIRES)
             pipe.get(key)
             pipe.get(_key(run, "spec", target))
-        replies = pipe.execute()
+        cancelled, *replies = pipe.execute()
+        if cancelled:
+            return [(False, False, None) for _ in targets]
         return [(holder is not None and holder.decode() == owner, bool(new), None if raw is None else loads(raw))
                 for owner, new, holder, raw in zip(owners, replies[::3], replies[1::3], replies[2::3], strict=True)]
+
+    def cancel(self, run: str) -> None:
+        self.client.set(_key(run, "cancelled", 0), 1, ex=EXPIRES)
 
 
 class _MemoryStore:
@@ -184,12 +190,18 @@ class _MemoryStore:
     def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None]]:
         with self.lock:
             state = self._run(run)
+            if state.get("cancelled"):
+                return [(False, False, None) for _ in targets]
             out = []
             for target, owner in zip(targets, owners, strict=True):
                 new = target not in state["claimed"]
                 holder = state["claimed"].setdefault(target, owner)
                 out.append((holder == owner, new, state["specs"][target] if state["specs"] else None))
             return out
+
+    def cancel(self, run: str) -> None:
+        with self.lock:
+            self._run(run)["cancelled"] = True
 
 
 _MEMORY = _MemoryStore()
@@ -202,9 +214,9 @@ _MEMORY = _MemoryStore()
 _PLAIN_OPTIONS = {"task_id", "headers"}
 
 
-def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str]) -> None:
-    """Store the run's specs and send the roots; returns at once. Node
-    ``name`` runs with task id ``task_ids[name]``."""
+def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str]) -> str:
+    """Store the run's specs and send the roots; returns the run's id at
+    once. Node ``name`` runs with task id ``task_ids[name]``."""
     from celery import uuid
 
     store = _store_for(app)
@@ -223,6 +235,13 @@ def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str
         for i, owner, (won, _, _) in zip(roots, owners, claims, strict=True):
             if won:
                 _publish(app, run, specs[i], (), owner, producer)
+    return run
+
+
+def cancel(app, run: str) -> None:
+    """Stop ``run``: from now on no successor is sent and a segment stops
+    before its next node (what already runs finishes)."""
+    _store_for(app).cancel(run)
 
 
 def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task_ids, run: str) -> dict:

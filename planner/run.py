@@ -285,39 +285,44 @@ def run_plan(plan: Plan, signatures: Mapping, app, *, timeout: float | None = No
     task_ids = {name: uuid() for name in plan.graph}
     tagged = {name: _tagged(signatures[name], RUN_HEADER, run_id) for name in plan.graph}
     started_at = time.monotonic()
-    submit(plan, tagged, app, task_ids)
+    exact_run = submit(plan, tagged, app, task_ids)
     nodes = {name: NodeRun(name, task_ids[name]) for name in plan.graph}
     report = RunReport(plan, nodes, where=where, timeout=timeout)
     watcher = Watcher(plan, app, nodes)
     deadline = None if timeout is None else started_at + timeout
-    while True:
-        finished_now = watcher.poll()
-        if on_progress and (finished_now or watcher.changed):
-            on_progress(watcher.progress(finished_now))
-        if watcher.over:
-            report.status = FAILURE if watcher.failed else SUCCESS
-            break
-        if deadline is not None and time.monotonic() >= deadline:
-            report.status = TIMEOUT
-            _revoke_unfinished(app, nodes)
-            break
-        time.sleep(poll_interval)
+    try:
+        while True:
+            finished_now = watcher.poll()
+            if on_progress and (finished_now or watcher.changed):
+                on_progress(watcher.progress(finished_now))
+            if watcher.over:
+                report.status = FAILURE if watcher.failed else SUCCESS
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                report.status = TIMEOUT
+                _cancel(app, nodes, exact_run)
+                break
+            time.sleep(poll_interval)
+    except KeyboardInterrupt:
+        _cancel(app, nodes, exact_run)  # Ctrl-C stops the run, not only the command
+        raise
     report.elapsed = time.monotonic() - started_at
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))
     return report
 
 
-def submit(plan: Plan, signatures: Mapping, app, task_ids: Mapping[str, str]) -> None:
-    """Send the plan: one canvas, or the exact dispatcher's roots."""
+def submit(plan: Plan, signatures: Mapping, app, task_ids: Mapping[str, str]) -> str | None:
+    """Send the plan: one canvas, or the exact dispatcher's roots (then
+    return the exact run's id)."""
     if plan.strategy == "exact":
         from . import exact
 
-        exact.submit(plan, signatures, app, task_ids)
-        return
+        return exact.submit(plan, signatures, app, task_ids)
     from .canvas import to_canvas
 
     canvas, _ = to_canvas(plan, signatures, task_ids)
     canvas.apply_async()
+    return None
 
 
 def _tagged(sig, header: str, run_id: str):
@@ -330,7 +335,16 @@ def _tagged(sig, header: str, run_id: str):
     return clone
 
 
-def _revoke_unfinished(app, nodes: Mapping[str, NodeRun]) -> None:
+def _cancel(app, nodes: Mapping[str, NodeRun], exact_run: str | None) -> None:
+    """Stop what has not run: revoke the unfinished nodes' task ids (workers
+    drop those messages, even ones sent later) and, for an exact run, stop
+    its dispatch (nodes a segment message would run inline have no message
+    of their own to revoke)."""
+    if exact_run is not None:
+        from . import exact
+
+        with contextlib.suppress(Exception):
+            exact.cancel(app, exact_run)
     pending = [node.task_id for node in nodes.values() if node.state == UNFINISHED]
     if pending and not str(app.conf.broker_url).startswith("memory"):
         with contextlib.suppress(Exception):

@@ -3,15 +3,13 @@ prefork ``celery worker`` processes, preflight errors, worker loss."""
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 
 import networkx as nx
 import pytest
 import redis
 from hypothesis import HealthCheck, Phase, given, settings
-from runhelp import check_contract, planner_cli, read_json, small_dags, with_tasks, write_graph_file
+from runhelp import check_contract, killing_the_victim, planner_cli, read_json, small_dags, with_tasks, write_graph_file
 from servers import Workers, redis_server
 
 from planner.run import run_graph
@@ -67,6 +65,30 @@ def test_failure_and_retries_on_redis(redis_cluster):
                       "d": "SKIPPED"}
     assert report.nodes["shaky"].result["attempt"] == 3
     assert report.nodes["b"].result["got"] == "shaky"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["canvas", "exact"])
+def test_a_timeout_stops_the_run_on_the_cluster(redis_cluster, strategy):
+    """After --timeout nothing more starts: the canvas's unfinished task ids
+    are revoked, and an exact run (whose chain travels as one segment
+    message, the nodes run inline) is cancelled before its next node."""
+    from workload.tasks import counted
+
+    client = redis.Redis.from_url(redis_cluster)
+    client.delete("tally")
+    names = [f"s{i}" for i in range(12)]
+    graph = nx.DiGraph()
+    for name in names:
+        graph.add_node(name, task=counted.s(node=name, sleep=0.25, tally=redis_cluster))
+    nx.add_path(graph, names)
+    report = run_graph(graph, broker=redis_cluster, backend=redis_cluster, strategy=strategy, timeout=1.0)
+    assert report.status == "TIMEOUT"
+    time.sleep(2.0)  # the whole chain would be 3 s: long enough to see it go on
+    ran = len(client.lrange("tally", 0, -1))
+    assert ran <= 6, f"{ran} of 12 nodes ran after a 1 s timeout"
+    time.sleep(1.0)
+    assert len(client.lrange("tally", 0, -1)) == ran  # and nothing more
 
 
 PASSWORD_BROKER = "redis://:hunter2@127.0.0.1:{port}/0"
@@ -170,28 +192,8 @@ def test_losing_a_worker_mid_task_still_completes(redis_url, workers):
     graph.nodes["side"]["task"] = sturdy.s(node="side", tally=redis_url)
     graph.nodes["end"]["task"] = sturdy.s(node="end", tally=redis_url)
     client = redis.Redis.from_url(redis_url)
-
-    import threading
-
-    killed = []
-
-    def kill_when_running():
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            pid = client.get("victim")
-            if pid:
-                pid = int(pid)
-                assert pid in [p.pid for p in group.processes]
-                os.killpg(pid, signal.SIGKILL)
-                killed.append(pid)
-                return
-            time.sleep(0.02)
-
-    killer = threading.Thread(target=kill_when_running, daemon=True)
-    killer.start()
-    report = run_graph(graph, broker=redis_url, backend=redis_url, timeout=60)
-    killer.join(5)
-    assert killed, "the victim never ran"
+    with killing_the_victim(redis_url, group):
+        report = run_graph(graph, broker=redis_url, backend=redis_url, timeout=60)
     assert report.status == "SUCCESS", report.as_json()
     runs = [v.decode() for v in client.lrange("tally", 0, -1)]
     assert sorted(runs) == ["a", "doomed", "doomed", "end", "side"]  # only the lost node ran twice
