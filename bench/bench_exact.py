@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import random
 import statistics
 import sys
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import servers  # noqa: E402  (tests/servers.py: redis-server and celery workers)
 from celery import chain, chord, uuid  # noqa: E402
 
 from planner import exact  # noqa: E402
@@ -41,17 +41,6 @@ from planner.canvas import to_canvas  # noqa: E402
 from planner.describe import critical_path  # noqa: E402
 from planner.embedded import configure_in_memory, embedded_worker, forget_connections  # noqa: E402
 from planner.planning import make_plan, signatures  # noqa: E402
-
-
-def _servers():
-    spec = importlib.util.spec_from_file_location("planner_test_servers", ROOT / "tests" / "servers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _servers()
-
 
 # --- graphs ---------------------------------------------------------------------------------------------
 

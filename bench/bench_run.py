@@ -19,7 +19,6 @@ and the workers' own round trips, not the preflight checks.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import sys
 from pathlib import Path
@@ -30,17 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+import servers  # noqa: E402  (tests/servers.py: redis-server and celery workers)
+
 from planner.run import run_graph  # noqa: E402
-
-
-def _servers():
-    spec = importlib.util.spec_from_file_location("planner_test_servers", ROOT / "tests" / "servers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-servers = _servers()
 
 
 def chain_graph(n: int) -> nx.DiGraph:

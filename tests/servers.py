@@ -7,6 +7,7 @@ Every wait has a timeout; every process is stopped on exit.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import shutil
 import signal
@@ -59,6 +60,9 @@ def redis_server(timeout: float = 10.0):
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}"
     finally:
+        # Result objects left in reference cycles unsubscribe from the server when
+        # collected: collect them while it still answers, not at interpreter exit.
+        gc.collect()
         process.terminate()
         try:
             process.wait(10)
