@@ -13,6 +13,7 @@ from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from .run import FAILURE, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
 
@@ -88,20 +89,36 @@ def summary_line(report: RunReport) -> str:
     return f"{report.status}: {total} nodes, {', '.join(parts)} in {report.elapsed:.2f} s{where}"
 
 
+RESULT_WIDTH = 40  # characters of a result shown in the table (--json has it whole)
+
+
 def print_report(report: RunReport, console: Console) -> None:
-    """The per-node table (state, duration, worker, error), a summary line
-    and warnings."""
+    """The per-node table (state, duration, worker, result or error), a
+    summary line and warnings."""
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("node", "state", "duration", "worker", "error"):
+    for column in ("node", "state", "duration", "worker", "result / error"):
         table.add_column(column, justify="right" if column == "duration" else "left", overflow="fold")
     for node in report.nodes.values():
         duration = f"{node.duration:.3f} s" if node.duration is not None else "-"
+        outcome = short_result(node.result) if node.state == SUCCESS else node.error or ""
         table.add_row(node.name, f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, node.worker or "-",
-                      node.error or "")
+                      Text(outcome))
     console.print(table)
     console.print(summary_line(report), markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False, style="yellow")
+
+
+def short_result(value) -> str:
+    """A result as JSON, cut to :data:`RESULT_WIDTH` characters.
+
+    >>> short_result({"id": 7})
+    '{"id": 7}'
+    >>> short_result(list(range(30)))
+    '[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, …'
+    """
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= RESULT_WIDTH else text[: RESULT_WIDTH - 1] + "…"
 
 
 def write_json(report: RunReport, path: str | Path) -> None:

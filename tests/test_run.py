@@ -94,6 +94,9 @@ def test_cli_json_report_has_every_node(tmp_path):
     assert report["nodes"]["a"]["started"] <= report["nodes"]["a"]["finished"]
     assert "[1/4]" in result.stderr  # plain progress lines when not a terminal
     assert "FAILURE" in result.stdout and "SKIPPED" in result.stdout
+    table = {line.split()[0]: line for line in result.stdout.splitlines() if line[:1] in "abcd"}
+    assert '{"node": "d"' in table["d"]  # results in the table, cut short
+    assert "ValueError" in table["b"]  # errors where results would be
 
 
 @pytest.mark.timeout(60)
