@@ -35,6 +35,27 @@ def critical_path(graph: nx.DiGraph) -> tuple[list[str], float]:
     return [str(n) for n in reversed(path)], finish[end]
 
 
+def added_edge_costs(graph: nx.DiGraph, edges) -> list[float]:
+    """For each edge ``(u, v)`` the graph lacks, how much adding it alone
+    would lengthen the critical path (seconds, by node ``cost``): the longest
+    path through it, less the graph's own critical path.
+
+    >>> g = nx.DiGraph([("a", "c"), ("b", "d"), ("c", "e")])
+    >>> added_edge_costs(g, [("b", "c"), ("e", "d")])
+    [0.0, 1.0]
+    """
+    order = list(nx.topological_sort(graph))
+    cost = {node: float(graph.nodes[node].get("cost", 1)) for node in order}
+    finish: dict = {}  # longest path ending at the node, the node included
+    for node in order:
+        finish[node] = cost[node] + max((finish[p] for p in graph.predecessors(node)), default=0.0)
+    tail: dict = {}  # longest path starting at the node, the node included
+    for node in reversed(order):
+        tail[node] = cost[node] + max((tail[w] for w in graph.successors(node)), default=0.0)
+    length = max(finish.values())
+    return [round(max(0.0, finish[u] + tail[v] - length), 9) for u, v in edges]
+
+
 def levels(graph: nx.DiGraph) -> list[list[str]]:
     """Nodes grouped by the length of the longest path reaching them."""
     level: dict = {}
@@ -91,6 +112,7 @@ def summarize(plan: Plan) -> dict:
         "canvas": {name: shape.get(name, 0) for name in ("chain", "group", "chord", "task")},
         "gathered_inputs": gathers,
         "added_dependencies": [list(edge) for edge in plan.added],
+        "added_dependency_costs": added_edge_costs(graph, plan.added) if plan.added else [],
     }
 
 

@@ -69,6 +69,7 @@ def test_json_plan_lists_added_dependencies():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["summary"]["added_dependencies"] == [["b", "c"]]
+    assert data["summary"]["added_dependency_costs"] == [0.0]  # b and a both cost 1: c waits for nothing longer
     assert data["plan"]["kind"] == "chord"
 
 
@@ -198,3 +199,20 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
     reader.wait(timeout=10)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_each_added_dependency_says_what_it_costs(tmp_path):
+    # The N shape a → c, a → d, b → d with a slow b and a slow c: the canvas makes c wait
+    # for b, and the path b, c (3 + 5 s) is 2 s longer than the graph's own a, c (1 + 5 s).
+    path = graph_file(tmp_path, """
+        graph = nx.DiGraph()
+        for name, cost in (("a", 1), ("b", 3), ("c", 5), ("d", 1)):
+            graph.add_node(name, task=log_done.si(name), cost=cost)
+        graph.add_edges_from([("a", "c"), ("a", "d"), ("b", "d")])
+    """)
+    result = planner("plan", path, "--strategy", "canvas")
+    assert result.returncode == 0, result.stderr
+    assert "  b → c  +2 s" in result.stdout
+    data = json.loads(planner("plan", path, "--strategy", "canvas", "--format", "json").stdout)
+    assert data["summary"]["added_dependencies"] == [["b", "c"]]
+    assert data["summary"]["added_dependency_costs"] == [2.0]

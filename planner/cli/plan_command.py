@@ -74,8 +74,10 @@ def summary_lines(summary: dict) -> list[str]:
         lines.append(f"gathered inputs: {summary['gathered_inputs']} (planner.tasks.gather on the workers)")
     added = summary["added_dependencies"]
     if added:
-        lines.append(f"added dependencies: {len(added)} (ordering the graph does not have)")
-        lines += [f"  {u} → {v}" for u, v in added[:50]]
+        lines.append(f"added dependencies: {len(added)} (ordering the graph does not have; "
+                     "each with what it alone adds to the critical path)")
+        costs = summary["added_dependency_costs"]
+        lines += [f"  {u} → {v}  +{cost:g} s" for (u, v), cost in zip(added[:50], costs, strict=False)]
         if len(added) > 50:
             lines.append(f"  … {len(added) - 50} more (--format json lists all)")
     else:
