@@ -134,10 +134,9 @@ def validate(graph, where: str = "graph") -> None:
         other = names.setdefault(str(node), node)
         if other is not node and other != node:
             raise PlannerError(f"{where}: nodes {other!r} and {node!r} have the same name '{node}'")
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = None
+    # The acyclicity test is a topological sort; find_cycle (a slower edge DFS)
+    # only runs to name the cycle of a graph that has one.
+    cycle = None if nx.is_directed_acyclic_graph(graph) else nx.find_cycle(graph)
     if cycle:
         names_in_cycle = [str(u) for u, _ in cycle] + [str(cycle[0][0])]
         raise PlannerError(f"{where}: the graph has a cycle: {' -> '.join(names_in_cycle)}")
