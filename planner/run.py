@@ -254,19 +254,17 @@ def required_tasks(plan: Plan, signatures: Mapping) -> set[str]:
     if plan.strategy == "exact":
         from . import exact
 
-        names |= set(getattr(exact, "REQUIRED_TASKS", ()) or ())
+        names |= set(exact.REQUIRED_TASKS)
     return names
 
 
 def check_exact_support(plan: Plan, app) -> None:
-    if plan.strategy != "exact":
-        return
-    from . import exact
+    """One line (exit 2) when an exact plan meets a result backend that cannot
+    hold its run state."""
+    if plan.strategy == "exact":
+        from . import exact
 
-    check = getattr(exact, "check_support", None)
-    if check is None or getattr(exact, "submit", None) is None:
-        raise PlannerError("the exact strategy is not available in this version of planner: use --strategy canvas")
-    check(app)
+        exact.check_support(app)
 
 
 # --- submit and follow ----------------------------------------------------------------------------------
