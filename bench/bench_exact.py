@@ -37,10 +37,10 @@ from celery import chain, chord, uuid  # noqa: E402
 
 from planner import exact  # noqa: E402
 from planner.analysis import plan_canvas  # noqa: E402
-from planner.canvas import to_canvas  # noqa: E402
 from planner.describe import critical_path  # noqa: E402
 from planner.embedded import configure_in_memory, embedded_worker, forget_connections  # noqa: E402
 from planner.planning import make_plan, signatures  # noqa: E402
+from planner.run import submit  # noqa: E402
 
 # --- graphs ---------------------------------------------------------------------------------------------
 
@@ -133,11 +133,7 @@ def run_planner(app, graph: nx.DiGraph, strategy: str, timeout: float = 600) -> 
     task_ids = {name: uuid() for name in plan.graph}
     sigs = signatures(graph)
     start = time.time()
-    if plan.strategy == "exact":
-        exact.submit(plan, sigs, app, task_ids)
-    else:
-        canvas, _ = to_canvas(plan, sigs, task_ids)
-        canvas.apply_async()
+    submit(plan, sigs, app, task_ids)
     metas = wait_all(app, list(task_ids.values()), timeout)
     results = {m["result"]["node"]: m["result"] for m in metas}
     return max(r["end"] for r in results.values()) - start, results
@@ -208,11 +204,7 @@ def planner_timed(app, graph: nx.DiGraph, last: str, strategy: str = "auto") -> 
     task_ids = {name: uuid() for name in plan.graph}
     sigs = signatures(graph)
     start = time.monotonic()
-    if plan.strategy == "exact":
-        exact.submit(plan, sigs, app, task_ids)
-    else:
-        canvas, _ = to_canvas(plan, sigs, task_ids)
-        canvas.apply_async()
+    submit(plan, sigs, app, task_ids)
     wait_one(app, task_ids[last])
     return time.monotonic() - start, plan.strategy
 
