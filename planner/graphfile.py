@@ -41,10 +41,34 @@ def load_graph(path: str | Path, attribute: str = "graph") -> nx.DiGraph:
     return graph
 
 
+_graph_folders: set[Path] = set()  # folders of the graph files loaded in this process
+
+
+def _prefer_folder(folder: Path) -> None:
+    """Make ``import tasks`` in a graph file mean the ``tasks`` beside it: the
+    folder goes first on ``sys.path``, and a module of the same name that
+    another graph file's folder provided is forgotten (the signatures built
+    from it keep it alive). Nothing else is touched."""
+    entry = str(folder)
+    if entry in sys.path:
+        sys.path.remove(entry)
+    sys.path.insert(0, entry)
+    others = tuple(_graph_folders - {folder})
+    _graph_folders.add(folder)
+    if not others:
+        return
+    try:
+        local = {p.stem for p in folder.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    except OSError:
+        return
+    for name in [n for n in sys.modules if n.partition(".")[0] in local]:
+        filename = getattr(sys.modules[name], "__file__", None)
+        if filename and any(Path(filename).resolve().is_relative_to(other) for other in others):
+            del sys.modules[name]
+
+
 def _load_module_attribute(path: Path, attribute: str):
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    _prefer_folder(path.resolve().parent)
     module_name = f"_planner_graph_{uuid.uuid4().hex}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
@@ -78,9 +102,7 @@ def _describe(error: BaseException) -> str:
 
 
 def _load_json(path: Path) -> nx.DiGraph:
-    folder = str(path.resolve().parent)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
+    _prefer_folder(path.resolve().parent)
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
