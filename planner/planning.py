@@ -12,10 +12,11 @@ Strategies:
   predecessors finished: ``plan.added == ()``, always. ``plan.root`` is still
   the canvas decomposition, for display (its forced ordering, which exact
   dispatch does not impose, is kept in ``plan.metadata["canvas_added"]``).
-- ``auto`` (default): the canvas when it is exact and has no long chain or
-  wide chord; otherwise ``exact``, which then is faster (Celery's chain
-  message carries the rest of the chain, so long chains cost quadratic
-  time; a wide chord pays the header's join). ``plan.reason`` says which.
+- ``auto`` (default): the canvas when it is exact and has no long chain,
+  wide chord or deep nesting; otherwise ``exact``, which then is faster
+  (Celery's messages carry the rest of their chain and chord bodies, so long
+  chains and deeply nested chords cost quadratic time; a wide chord pays the
+  header's join). ``plan.reason`` says which.
 
 >>> plan = make_plan(load_graph("examples/n_shape/graph.py"))   # doctest: +SKIP
 >>> plan.strategy, plan.added                                   # doctest: +SKIP
@@ -29,7 +30,7 @@ import networkx as nx
 from .analysis import plan_canvas
 from .describe import critical_path
 from .graphfile import structure
-from .plan import Chain, Chord, Plan, walk
+from .plan import Chain, Chord, Group, Plan, children, walk
 
 STRATEGIES = ("auto", "canvas", "exact")
 
@@ -38,6 +39,11 @@ STRATEGIES = ("auto", "canvas", "exact")
 LONG_CHAIN = 100
 # A chord whose header is at least this wide runs faster under exact dispatch (bench/bench_exact.py).
 WIDE_CHORD = 1000
+# Nested canvases pay the long chain's cost without a long chain: every message carries the rest
+# of its chain and, in a chord header, the chord's body. At this many signatures carried in all
+# (what a LONG_CHAIN-step chain carries) exact dispatch is faster: 80 nested diamonds of width 3
+# (321 nodes) ran in 3.5 s as a canvas and 0.9 s exact on the embedded worker.
+CARRIED_SIGNATURES = LONG_CHAIN * (LONG_CHAIN - 1) // 2
 
 
 def make_plan(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
@@ -77,6 +83,10 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
     if shape["widest_chord"] >= WIDE_CHORD:
         return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
                               "without the chord's join")
+    if shape["carried"] >= CARRIED_SIGNATURES:
+        return _exact(canvas, f"a deeply nested canvas: its messages would carry {shape['carried']} signatures in "
+                              "all (each carries the rest of its chain and chord bodies); exact dispatch sends "
+                              "constant-size messages")
     canvas.reason = "pure canvas: the graph is series-parallel, so the canvas adds no dependency"
     return canvas
 
@@ -88,15 +98,49 @@ def _exact(canvas: Plan, reason: str) -> Plan:
 
 
 def canvas_shape(plan: Plan) -> dict:
-    """The longest chain (steps) and the widest chord header (tasks) of the
-    plan's canvas: what makes Celery's canvas slow."""
+    """The longest chain (steps), the widest chord header (tasks) and the
+    signatures its messages carry (:func:`carried_signatures`) of the plan's
+    canvas: what makes Celery's canvas slow."""
     longest, widest = 0, 0
     for step in walk(plan.root):
         if isinstance(step, Chain):
             longest = max(longest, len(step.steps))
         elif isinstance(step, Chord):
             widest = max(widest, len(step.header.members))
-    return {"longest_chain": longest, "widest_chord": widest}
+    return {"longest_chain": longest, "widest_chord": widest, "carried": carried_signatures(plan.root)}
+
+
+def carried_signatures(root) -> int:
+    """How many signatures the canvas's task messages carry in all: each
+    task's message holds the rest of its chain and, in a chord header, the
+    chord's body (with whatever follows it). Quadratic in a chain's length.
+
+    >>> from planner.plan import Task
+    >>> carried_signatures(Chain((Task("a"), Task("b"), Task("c"))))
+    3
+    >>> carried_signatures(Chord(Group((Task("a"), Task("b"))), Task("c")))
+    2
+    """
+    size: dict[int, int] = {}  # id(step) -> tasks in it
+    for step in reversed(list(walk(root))):  # children before parents
+        parts = children(step)
+        size[id(step)] = sum(size[id(part)] for part in parts) if parts else 1
+    total = 0
+    stack = [(root, 0)]  # (step, signatures that follow it in its messages)
+    while stack:
+        step, following = stack.pop()
+        if isinstance(step, Chain):
+            for part in reversed(step.steps):
+                stack.append((part, following))
+                following += size[id(part)]
+        elif isinstance(step, Chord):
+            stack.append((step.header, following + size[id(step.body)]))
+            stack.append((step.body, following))
+        elif isinstance(step, Group):
+            stack.extend((member, following) for member in step.members)
+        else:
+            total += following
+    return total
 
 
 def added_cost(plan: Plan) -> float:

@@ -216,3 +216,23 @@ def test_each_added_dependency_says_what_it_costs(tmp_path):
     data = json.loads(planner("plan", path, "--strategy", "canvas", "--format", "json").stdout)
     assert data["summary"]["added_dependencies"] == [["b", "c"]]
     assert data["summary"]["added_dependency_costs"] == [2.0]
+
+
+def test_graph_files_in_one_process_each_import_their_own_tasks(tmp_path):
+    """Two graph folders with a ``tasks.py`` each, loaded one after the other
+    (and the first again): ``from tasks import ...`` is always the file beside
+    the graph, as in a fresh ``planner plan`` process."""
+    from planner.graphfile import load_graph
+
+    paths = []
+    for name, task in (("one", "first"), ("two", "second")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "tasks.py").write_text(
+            f"from celery import Celery\napp = Celery({name!r})\n\n@app.task\ndef {task}():\n    return {name!r}\n")
+        (folder / "graph.py").write_text(
+            f"import networkx as nx\nfrom tasks import {task}\ngraph = nx.DiGraph()\n"
+            f"graph.add_node('n', task={task}.si())\n")
+        paths.append(folder / "graph.py")
+    for path, task in zip([*paths, paths[0]], ["tasks.first", "tasks.second", "tasks.first"], strict=True):
+        assert load_graph(path).nodes["n"]["task"].task == task

@@ -7,7 +7,7 @@ import networkx as nx
 import pytest
 from runhelp import planner_cli
 
-from planner.planning import LONG_CHAIN, WIDE_CHORD, make_plan, plan_structure
+from planner.planning import CARRIED_SIGNATURES, LONG_CHAIN, WIDE_CHORD, make_plan, plan_structure
 
 
 def with_tasks(graph: nx.DiGraph) -> nx.DiGraph:
@@ -75,6 +75,26 @@ def test_auto_sends_long_chains_and_wide_chords_to_exact():
     plan = make_plan(fan_in)
     assert plan.strategy == "exact" and "chord" in plan.reason
     assert make_plan(fan_in, "canvas").strategy == "canvas"
+
+
+def nested_diamonds(count: int, width: int = 3) -> nx.DiGraph:
+    """``count`` fan-out/fan-in diamonds in a row: chords nested in chord
+    bodies, every chain short."""
+    graph = nx.DiGraph()
+    for i in range(count):
+        graph.add_edges_from((f"j{i}", f"d{i}.{k}") for k in range(width))
+        graph.add_edges_from((f"d{i}.{k}", f"j{i + 1}") for k in range(width))
+    return with_tasks(graph)
+
+
+def test_auto_sends_deeply_nested_canvases_to_exact():
+    # Each chord header message carries the rest of the canvas: quadratic without a long chain.
+    deep = make_plan(nested_diamonds(40))
+    assert deep.metadata["longest_chain"] < LONG_CHAIN and deep.metadata["widest_chord"] < WIDE_CHORD
+    assert deep.metadata["carried"] >= CARRIED_SIGNATURES
+    assert deep.strategy == "exact" and "deeply nested canvas" in deep.reason
+    shallow = make_plan(nested_diamonds(10))
+    assert shallow.strategy == "canvas" and shallow.metadata["carried"] < CARRIED_SIGNATURES
 
 
 def test_unknown_strategy_is_refused():
