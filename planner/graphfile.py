@@ -14,6 +14,7 @@ holds the same graph declaratively, in networkx node-link form, with nodes
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -41,30 +42,32 @@ def load_graph(path: str | Path, attribute: str = "graph") -> nx.DiGraph:
     return graph
 
 
-_graph_folders: set[Path] = set()  # folders of the graph files loaded in this process
-
-
 def _prefer_folder(folder: Path) -> None:
     """Make ``import tasks`` in a graph file mean the ``tasks`` beside it: the
-    folder goes first on ``sys.path``, and a module of the same name that
-    another graph file's folder provided is forgotten (the signatures built
-    from it keep it alive). Nothing else is touched."""
+    folder goes first on ``sys.path``, and a user module of the same name
+    imported from elsewhere (another graph's ``tasks``) is forgotten — what
+    was built from it keeps it alive. The standard library, installed
+    packages and planner are never touched."""
     entry = str(folder)
     if entry in sys.path:
         sys.path.remove(entry)
     sys.path.insert(0, entry)
-    others = tuple(_graph_folders - {folder})
-    _graph_folders.add(folder)
-    if not others:
-        return
     try:
         local = {p.stem for p in folder.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
     except OSError:
         return
     for name in [n for n in sys.modules if n.partition(".")[0] in local]:
         filename = getattr(sys.modules[name], "__file__", None)
-        if filename and any(Path(filename).resolve().is_relative_to(other) for other in others):
+        if isinstance(filename, str) and user_file(filename) and not Path(filename).resolve().is_relative_to(folder):
             del sys.modules[name]
+
+
+@functools.lru_cache(maxsize=None)
+def user_file(filename: str) -> bool:
+    """Outside the standard library, installed packages and planner itself."""
+    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parent}
+    installed = tuple(str(Path(root).resolve()) for root in roots)
+    return not str(Path(filename).resolve()).startswith(installed)
 
 
 def _load_module_attribute(path: Path, attribute: str):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ast
 import contextlib
-import functools
 import json
 import re
 import sys
@@ -81,11 +80,13 @@ def isolated_imports():
     modules (not the standard library, site-packages or planner) are hidden
     while it loads and put back after, and ``sys.path`` is restored. So
     ``tasks`` beside one graph is never the ``tasks`` beside another."""
+    from ..graphfile import user_file
+
     path = list(sys.path)
 
     def user_module(name: str) -> bool:
         filename = getattr(sys.modules.get(name), "__file__", None)
-        return isinstance(filename, str) and name != "__main__" and _user_file(filename)
+        return isinstance(filename, str) and name != "__main__" and user_file(filename)
 
     hidden = {name: sys.modules.pop(name) for name in [n for n in list(sys.modules) if user_module(n)]}
     try:
@@ -95,14 +96,6 @@ def isolated_imports():
         for name in [n for n in list(sys.modules) if user_module(n)]:
             del sys.modules[name]
         sys.modules.update(hidden)
-
-
-@functools.lru_cache(maxsize=None)
-def _user_file(filename: str) -> bool:
-    """Outside the standard library, site-packages and planner itself."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, Path(__file__).resolve().parents[1]}
-    installed = tuple(str(Path(root).resolve()) for root in roots)
-    return not str(Path(filename).resolve()).startswith(installed)
 
 
 def load(path: Path, attribute: str):
