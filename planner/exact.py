@@ -14,8 +14,11 @@ How it works, on Celery's own parts:
   set (``SADD``: a redelivered task adds nothing twice); a successor whose set
   is full (or that has this one predecessor) is claimed with ``SET NX`` and
   sent, its input fetched from the result backend (the one predecessor's
-  result, or the list in ``graph.predecessors`` order). A hop reads and
-  writes O(degree) keys, and every message carries one node's signature and
+  result, or the list in ``graph.predecessors`` order), then marked sent.
+  The claim's owner is derived from the run, the finished node and the
+  successor: if the worker dies between claiming and sending, the node's
+  redelivered message owns the claim and sends what is not marked. A hop
+  reads and writes O(degree) keys, and every message carries one node's signature and
   input, whatever the graph's size.
 - A failed node has no ``task_success``: its descendants are never sent, and
   everything else runs on.
@@ -43,6 +46,7 @@ import logging
 import threading
 import time
 from typing import Mapping
+from uuid import UUID, uuid5
 
 import networkx as nx
 from celery import shared_task, states
@@ -61,6 +65,7 @@ SUCC_IN_HEADER = 8  # up to this many successors travel in the header (saves a r
 KEY_PREFIX = "planner-exact"
 EXPIRES = 24 * 3600  # seconds the run's keys are kept
 REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop")  # proof the workers loaded this module
+_OWNERS = UUID("5d1c9a52-3f7e-4c1b-9f0a-6e2b8d4c7a10")  # namespace of claim owners (any fixed UUID)
 
 # Input kinds in a spec.
 NOTHING, ONE, LIST = "nothing", "one", "list"
@@ -103,7 +108,8 @@ def _key(run: str, kind: str, index: int) -> str:
 
 class _RedisStore:
     """Run state in Redis: ``spec:i`` (JSON), ``arrived:i`` (set of
-    predecessor indices), ``claimed:i`` (set once, by the sender)."""
+    predecessor indices), ``claimed:i`` (set once, by the sender), ``sent:i``
+    (set once its message is out)."""
 
     def __init__(self, client):
         self.client = client
@@ -132,11 +138,12 @@ class _RedisStore:
         replies = pipe.execute()
         return [int(count) for count in replies[1::3]]
 
-    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None]]:
-        """Claim each target for the message ``owners[i]`` (the first claim
-        wins; a redelivered copy of the winning message still owns it) and
-        read its spec, in one round trip: ``(owned, new, spec)``, ``new``
-        when this call made the claim. Nothing is owned in a cancelled run."""
+    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None, bool]]:
+        """Claim each target for the owner ``owners[i]`` (the first claim
+        wins; the same owner again, a redelivered message, still owns it) and
+        read its spec, in one round trip: ``(owned, new, spec, sent)``,
+        ``new`` when this call made the claim, ``sent`` when its message is
+        already out. Nothing is owned in a cancelled run."""
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(_key(run, "cancelled", 0))
         for target, owner in zip(targets, owners, strict=True):
@@ -144,11 +151,20 @@ class _RedisStore:
             pipe.set(key, owner, nx=True, ex=EXPIRES)
             pipe.get(key)
             pipe.get(_key(run, "spec", target))
+            pipe.exists(_key(run, "sent", target))
         cancelled, *replies = pipe.execute()
         if cancelled:
-            return [(False, False, None) for _ in targets]
-        return [(holder is not None and holder.decode() == owner, bool(new), None if raw is None else loads(raw))
-                for owner, new, holder, raw in zip(owners, replies[::3], replies[1::3], replies[2::3], strict=True)]
+            return [(False, False, None, False) for _ in targets]
+        return [(holder is not None and holder.decode() == owner, bool(new), None if raw is None else loads(raw),
+                 bool(sent))
+                for owner, new, holder, raw, sent in zip(owners, replies[::4], replies[1::4], replies[2::4],
+                                                         replies[3::4], strict=True)]
+
+    def mark_sent(self, run: str, targets: list[int]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for target in targets:
+            pipe.set(_key(run, "sent", target), 1, ex=EXPIRES)
+        pipe.execute()
 
     def cancel(self, run: str) -> None:
         self.client.set(_key(run, "cancelled", 0), 1, ex=EXPIRES)
@@ -163,7 +179,8 @@ class _MemoryStore:
         self.runs: dict[str, dict] = {}
 
     def _run(self, run: str) -> dict:
-        return self.runs.setdefault(run, {"created": time.monotonic(), "specs": [], "arrived": {}, "claimed": {}})
+        return self.runs.setdefault(run, {"created": time.monotonic(), "specs": [], "arrived": {}, "claimed": {},
+                                          "sent": set()})
 
     def put_specs(self, run: str, specs: list[str]) -> None:
         with self.lock:
@@ -187,17 +204,22 @@ class _MemoryStore:
                 counts.append(len(seen))
             return counts
 
-    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None]]:
+    def claim(self, run: str, targets: list[int], owners: list[str]) -> list[tuple[bool, bool, dict | None, bool]]:
         with self.lock:
             state = self._run(run)
             if state.get("cancelled"):
-                return [(False, False, None) for _ in targets]
+                return [(False, False, None, False) for _ in targets]
             out = []
             for target, owner in zip(targets, owners, strict=True):
                 new = target not in state["claimed"]
                 holder = state["claimed"].setdefault(target, owner)
-                out.append((holder == owner, new, state["specs"][target] if state["specs"] else None))
+                out.append((holder == owner, new, state["specs"][target] if state["specs"] else None,
+                            target in state["sent"]))
             return out
+
+    def mark_sent(self, run: str, targets: list[int]) -> None:
+        with self.lock:
+            self._run(run)["sent"].update(targets)
 
     def cancel(self, run: str) -> None:
         with self.lock:
@@ -232,7 +254,7 @@ def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str
     # Claimed like any other send, so a segment redelivered later finds its head owned.
     claims = store.claim(run, roots, owners)
     with app.producer_or_acquire() as producer:
-        for i, owner, (won, _, _) in zip(roots, owners, claims, strict=True):
+        for i, owner, (won, _, _, _) in zip(roots, owners, claims, strict=True):
             if won:
                 _publish(app, run, specs[i], (), owner, producer)
     return run
@@ -332,15 +354,19 @@ def advance(app, run: str, index: int, result, succ: list | None = None) -> list
     ready = [target for target, degree in succ if degree == 1 or counts[target] >= degree]
     if not ready:
         return []
-    from celery import uuid
-
-    sent = []
-    owners = [uuid() for _ in ready]  # one per claim attempt: only the first attempt's owner wins
+    sent, sent_indices = [], []
+    # The owner of a claim is this node's (not this attempt's): if the worker dies between
+    # claiming and sending, the redelivered node still owns the claim and sends what is not
+    # marked sent. Another predecessor, or another run, never has the same owner.
+    owners = [str(uuid5(_OWNERS, f"{run}/{index}/{target}")) for target in ready]
     with app.producer_or_acquire() as producer:
-        for owner, (won, _, target_spec) in zip(owners, store.claim(run, ready, owners), strict=True):
-            if won and target_spec is not None:
+        for owner, (won, _, target_spec, already) in zip(owners, store.claim(run, ready, owners), strict=True):
+            if won and target_spec is not None and not already:
                 _send(app, run, target_spec, index, result, owner, producer)
                 sent.append(target_spec["name"])
+                sent_indices.append(target_spec["index"])
+    if sent_indices:
+        store.mark_sent(run, sent_indices)
     return sent
 
 
@@ -437,7 +463,7 @@ def segment(self, run: str, index: int, args: list) -> None:
     owner = self.request.id
     inputs, first, result = tuple(args), True, None
     while True:
-        (owned, new, spec), = store.claim(run, [index], [owner])
+        (owned, new, spec, _), = store.claim(run, [index], [owner])
         if not owned or spec is None:
             return  # another message runs it
         if not first:

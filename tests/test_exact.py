@@ -250,6 +250,35 @@ def test_a_redelivered_success_sends_nothing_twice(redis_url):
     assert 0 < ttl <= exact.EXPIRES
 
 
+@pytest.mark.timeout(30)
+def test_a_node_lost_between_claim_and_send_sends_on_redelivery(redis_url, monkeypatch):
+    """The worker dies after claiming a successor and before sending it: the
+    node's redelivered message owns the same claim and sends it, once."""
+    from workload.tasks import app, step
+
+    point_at(app, redis_url, redis_url)  # no workers: messages stay queued
+    graph = nx.DiGraph([("a", "b"), ("b", "c")])
+    for node in graph:
+        graph.nodes[node]["task"] = step.s(node=node).set(queue="own")  # own messages, no segment
+    submit_exact(app, graph)
+    client = redis.Redis.from_url(redis_url)
+    run = client.keys(f"{exact.KEY_PREFIX}:*:spec:0")[0].decode().split(":")[1]
+    index = {str(n): i for i, n in enumerate(make_plan(graph, "exact").graph)}
+    queued = client.llen("own")
+    real_publish = exact._publish
+
+    def die(*args, **kwargs):
+        raise SystemExit("worker lost")
+
+    monkeypatch.setattr(exact, "_publish", die)
+    with pytest.raises(SystemExit):
+        exact.advance(app, run, index["a"], {"node": "a"})
+    monkeypatch.setattr(exact, "_publish", real_publish)
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == ["b"]  # the redelivered a
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == []  # and never again
+    assert client.llen("own") == queued + 1
+
+
 @pytest.mark.timeout(60)
 def test_messages_stay_the_same_size_however_long_the_graph(redis_url):
     """The root's message of a 2000-step chain is as small as a 2-step one's
