@@ -354,20 +354,19 @@ def advance(app, run: str, index: int, result, succ: list | None = None) -> list
     ready = [target for target, degree in succ if degree == 1 or counts[target] >= degree]
     if not ready:
         return []
-    sent, sent_indices = [], []
     # The owner of a claim is this node's (not this attempt's): if the worker dies between
     # claiming and sending, the redelivered node still owns the claim and sends what is not
     # marked sent. Another predecessor, or another run, never has the same owner.
     owners = [str(uuid5(_OWNERS, f"{run}/{index}/{target}")) for target in ready]
+    sent: list[dict] = []
     with app.producer_or_acquire() as producer:
         for owner, (won, _, target_spec, already) in zip(owners, store.claim(run, ready, owners), strict=True):
             if won and target_spec is not None and not already:
                 _send(app, run, target_spec, index, result, owner, producer)
-                sent.append(target_spec["name"])
-                sent_indices.append(target_spec["index"])
-    if sent_indices:
-        store.mark_sent(run, sent_indices)
-    return sent
+                sent.append(target_spec)
+    if sent:
+        store.mark_sent(run, [spec["index"] for spec in sent])
+    return [spec["name"] for spec in sent]
 
 
 def _send(app, run: str, spec: dict, source: int, result, owner: str, producer) -> None:
