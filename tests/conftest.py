@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from servers import Workers, port_open, redis_server  # noqa: E402
+from servers import Workers, rabbitmq_vhost, redis_server  # noqa: E402
 
 _db_numbers = itertools.count(1)
 
@@ -35,10 +35,12 @@ def redis_url(redis_base_url):
 
 @pytest.fixture(scope="session")
 def amqp_url():
-    """The machine's RabbitMQ (guest/guest); tests using it skip when it is down."""
-    if not port_open("127.0.0.1", 5672):
-        pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
-    return "amqp://guest:guest@127.0.0.1:5672//"
+    """The machine's RabbitMQ (guest/guest), in a virtual host of this session's
+    own; tests using it skip when it is down."""
+    with rabbitmq_vhost() as url:
+        if url is None:
+            pytest.skip("RabbitMQ is not reachable on 127.0.0.1:5672")
+        yield url
 
 
 @pytest.fixture

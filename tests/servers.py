@@ -71,6 +71,35 @@ def redis_server(timeout: float = 10.0):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def rabbitmq_vhost(host: str = "127.0.0.1", port: int = 5672):
+    """A private RabbitMQ virtual host for one test session (guest/guest),
+    deleted after; yields its AMQP URL, or ``None`` when RabbitMQ does not
+    answer. Suites running side by side on one RabbitMQ (two checkouts, CI
+    beside a developer) then never consume each other's messages or answer
+    each other's pings. Without ``rabbitmqctl`` the default vhost is used."""
+    if not port_open(host, port):
+        yield None
+        return
+    ctl = shutil.which("rabbitmqctl") or ("/usr/sbin/rabbitmqctl" if os.path.exists("/usr/sbin/rabbitmqctl") else None)
+    vhost = f"planner-test-{os.getpid()}-{os.urandom(3).hex()}"
+
+    def rabbitmqctl(*args: str) -> bool:
+        try:
+            return subprocess.run([ctl, *args], capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+
+    if ctl is None or not rabbitmqctl("add_vhost", vhost):
+        yield f"amqp://guest:guest@{host}:{port}//"
+        return
+    try:
+        rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+        yield f"amqp://guest:guest@{host}:{port}/{vhost}"
+    finally:
+        rabbitmqctl("delete_vhost", vhost)
+
+
 class Workers:
     """``celery worker`` processes started for a test; ``.processes`` are the
     Popen objects (SIGKILL one to test worker loss)."""
