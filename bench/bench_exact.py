@@ -41,7 +41,7 @@ from planner.analysis import plan_canvas  # noqa: E402
 from planner.describe import critical_path  # noqa: E402
 from planner.embedded import configure_in_memory, embedded_worker, forget_connections  # noqa: E402
 from planner.planning import make_plan, signatures  # noqa: E402
-from planner.run import submit  # noqa: E402
+from planner.submission import submit  # noqa: E402
 
 # --- graphs ---------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .run import FAILURE, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
+from .outcome import FAILURE, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
 
 STYLES = {SUCCESS: "green", FAILURE: "bold red", SKIPPED: "yellow", UNFINISHED: "dim"}
 

@@ -38,8 +38,9 @@ def run_command(
     failed, 2 bad input or infrastructure, 124 timeout)."""
     from rich.console import Console
 
+    from ..outcome import TIMEOUT
     from ..report import print_report, progress_printer, write_json
-    from ..run import TIMEOUT, run_graph
+    from ..run import run_graph
 
     user_graph = load(graph_file, graph)
     progress = progress_printer(Console(stderr=True), quiet)
