@@ -1,7 +1,12 @@
 """The static walk over one Python file: the Celery tasks it defines, the
 canvases it builds (``chain``/``group``/``chord``, ``a | b``, ``.s()``,
-``.si()``, ``.signature()``) and the places a task waits on a result.
-Nothing here imports or runs the code it reads.
+``.si()``, ``.signature()``), the tasks it sends directly (``.delay()``,
+``.apply_async()``, ``send_task``), the errbacks it attaches and the places
+a task waits on a result. Nothing here imports or runs the code it reads.
+
+The facts keep no syntax tree: positions, names and short source texts
+only, so a file's tree is freed as soon as its facts are collected. Only
+the statements whose lines mention something Celery-like are walked.
 
 >>> facts = collect("from celery import chain\\nchain(add.s(1), log.si())\\n")
 >>> [type(use.canvas).__name__ for use in facts.canvases]
@@ -13,7 +18,9 @@ Nothing here imports or runs the code it reads.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+import bisect
+import re
+from dataclasses import dataclass, field, replace
 
 SIGNATURE_METHODS = {"s", "si", "signature", "subtask"}
 CANVAS_FUNCTIONS = {"chain", "group", "chord", "signature", "subtask"}
@@ -24,69 +31,97 @@ RESULT_FACTORIES = {"AsyncResult", "GroupResult", "send_task", "restore"}
 FILE_READS = {"read", "read_text", "read_bytes", "readlines"}
 BIG_COUNT = 10_000  # items in an obviously big list
 BIG_BYTES = 64 * 1024
+TEXT_LIMIT = 100  # source texts kept for hints, longer ones are summarised
+
+# A line is walked only when it mentions one of these (or an alias of a canvas function).
+_HOT = re.compile(r"\.\s*(?:s|si|signature|subtask|delay|apply_async|on_error|link_error|set|send_task)\s*\("
+                  r"|\b(?:chain|group|chord|signature|subtask|link_error|task|shared_task)\b|\|")
+_WAIT = re.compile(r"\.\s*(?:get|join|wait)\s*\(")
+_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
+
+Position = tuple[int, int]  # 1-based line, 1-based character column
 
 
 # --- the canvas model --------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Sig:
     """One task signature: ``add.s(2, 3)``. ``nargs``/``kwargs`` are None
-    when unknown (``*args``, ``**kwargs``)."""
+    when unknown (``*args``, ``**kwargs``). ``ref`` says how to find the
+    task (see :class:`TaskRef`)."""
 
-    node: ast.AST
+    at: Position
     task: str | None
     immutable: bool
     nargs: int | None
     kwargs: tuple[str, ...] | None
     args_text: str
+    ref: tuple | None = None
+
+    @property
+    def text(self) -> str:
+        return f"{self.task}.{'si' if self.immutable else 's'}({self.args_text})"
 
 
-@dataclass
+@dataclass(slots=True)
 class Chain:
-    node: ast.AST
+    at: Position
     steps: list
     complete: bool = True  # every step is known (no *steps, no unparsed step)
+    text: str = ""
+    unrolled: list = field(default_factory=list)  # (position, Sig): one-member groups Celery runs as the member
+    written: str = "chain"  # "chain" for chain(...), "pipe" for a | b
+    items: int = 0  # how many steps chain(...) was written with
 
 
-@dataclass
+@dataclass(slots=True)
 class Group:
-    node: ast.AST
+    at: Position
     members: list
     complete: bool = True  # the member count is exact
+    text: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class Chord:
-    node: ast.AST
+    """``chord(header, body)``, or what Celery builds one from:
+    ``group(...) | body`` and ``chain(group(...), body)``."""
+
+    at: Position
     header: Group
     body: object | None
+    text: str = ""
+    written: str = "chord"  # "chord", "pipe" (group | body) or "chain" (chain(group, body))
 
 
-@dataclass
+@dataclass(slots=True)
 class Opaque:
     """Something in a canvas position that is not a literal canvas."""
 
-    node: ast.AST
+    at: Position
+    text: str = ""
 
 
 def nodes(step):
-    """Every canvas node of ``step``, outermost first."""
-    yield step
-    if isinstance(step, Chain):
-        for sub in step.steps:
-            yield from nodes(sub)
-    elif isinstance(step, Group):
-        for sub in step.members:
-            yield from nodes(sub)
-    elif isinstance(step, Chord):
-        yield from nodes(step.header)
-        if step.body is not None:
-            yield from nodes(step.body)
+    """Every canvas node of ``step``, outermost first (iterative: canvases
+    can be thousands of steps long)."""
+    stack = [step]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, Chain):
+            stack.extend(reversed(node.steps))
+        elif isinstance(node, Group):
+            stack.extend(reversed(node.members))
+        elif isinstance(node, Chord):
+            if node.body is not None:
+                stack.append(node.body)
+            stack.append(node.header)
 
 
 # --- what a file holds -------------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class TaskDef:
     """A function decorated as a Celery task, its parameters as a caller
     sees them (``self`` dropped for ``bind=True``)."""
@@ -101,24 +136,65 @@ class TaskDef:
     varkw: bool
     bound: bool
     large_return: str | None = None  # why its result is obviously big
+    registered: str | None = None  # an explicit ``name="..."``
 
     def text(self) -> str:
-        params = list(self.positional) + (["*args"] if self.varargs else [])
+        params = (["self"] if self.bound else []) + list(self.positional) + (["*args"] if self.varargs else [])
         if self.keyword_only and not self.varargs:
             params.append("*")
         params += list(self.keyword_only) + (["**kwargs"] if self.varkw else [])
         return f"{self.name}({', '.join(params)})"
 
 
-@dataclass
+@dataclass(slots=True)
+class Start:
+    """How a canvas is started where it is built: ``how`` is "call"
+    (``canvas(...)``), "delay" or "apply_async"; ``nargs``/``kwargs`` what
+    the start passes (None when unknown); ``args_text`` as written."""
+
+    how: str
+    nargs: int | None
+    kwargs: tuple[str, ...] | None
+    args_text: str = ""
+
+
+@dataclass(slots=True)
 class CanvasUse:
     canvas: object
-    applied: bool = False
+    start: Start | None = None  # None: built here, started elsewhere (or never)
+
+    @property
+    def applied(self) -> bool:
+        return self.start is not None
 
 
-@dataclass
+@dataclass(slots=True)
+class TaskCall:
+    """A task sent directly: ``add.delay(1, 2)``, ``add.apply_async((1,),
+    {...})``, ``app.send_task("proj.add", args=...)``; the whole call is
+    known when ``nargs``/``kwargs`` are not None."""
+
+    at: Position
+    task: str
+    ref: tuple | None
+    nargs: int | None
+    kwargs: tuple[str, ...] | None
+    args_text: str
+    how: str
+
+
+@dataclass(slots=True)
+class Errback:
+    """A signature attached with ``link_error=`` / ``.link_error()`` /
+    ``.on_error()``."""
+
+    sig: Sig
+    how: str
+
+
+@dataclass(slots=True)
 class ResultWait:
-    node: ast.AST
+    at: Position
     method: str
     task: str  # the task whose body waits
 
@@ -127,27 +203,66 @@ class ResultWait:
 class FileFacts:
     tasks: dict[str, TaskDef] = field(default_factory=dict)
     canvases: list[CanvasUse] = field(default_factory=list)
+    calls: list[TaskCall] = field(default_factory=list)
+    errbacks: list[Errback] = field(default_factory=list)
     waits: list[ResultWait] = field(default_factory=list)
+    reexports: dict[str, tuple] = field(default_factory=dict)  # name -> module reference (package files)
     handles_errors: bool = False  # link_error / on_error appear somewhere
-    lines: list[str] = field(default_factory=list)
+    noqa: dict[int, frozenset[str] | None] = field(default_factory=dict)  # line -> codes (None: all)
 
-    def position(self, node: ast.AST) -> tuple[int, int]:
-        """1-based line and character column (ast counts UTF-8 bytes)."""
-        line = node.lineno
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
-        column = len(text.encode()[: node.col_offset].decode(errors="replace"))
-        return line, column + 1
+    def worth_checking(self) -> bool:
+        return bool(self.canvases or self.calls or self.errbacks or self.waits)
 
 
-def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = None) -> FileFacts:
+class TaskRef:
+    """How a signature names its task, resolved against every linted file
+    later (:class:`planner.lint.rules.TaskIndex`):
+
+    - ``("local", name)``: a task function of this file;
+    - ``("module", module, name)``: imported (``module`` is
+      ``(anchor, parts)``: ``anchor`` the folder of a relative import as
+      path parts, else None and ``parts`` match the end of a file's path);
+    - ``("free", name)``: a name this file does not bind (a star import...);
+    - ``("registered", "proj.tasks.add")``: a task by its Celery name.
+
+    A name the file binds to anything else (a parameter, a variable) has
+    no reference: it is not judged.
+    """
+
+
+def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = None,
+            module: tuple[str, ...] = ()) -> FileFacts:
     """Gather the facts of ``source`` (parsed here unless ``tree`` is given;
-    raises SyntaxError)."""
+    raises SyntaxError). ``module`` is the file's path parts without the
+    suffix (``("src", "proj", "tasks")``), to resolve relative imports."""
     tree = tree if tree is not None else ast.parse(source, filename)
-    facts = FileFacts(lines=source.splitlines())
-    walker = _Walker(tree, facts)
-    walker.visit(tree)
-    facts.handles_errors = walker.handles_errors
+    lines = source.splitlines()
+    facts = FileFacts()
+    facts.handles_errors = "link_error" in source or "on_error" in source
+    if "noqa" in source:
+        facts.noqa = noqa_lines(lines)
+    walker = _Walker(tree, lines, facts, module, walrus=":=" in source)
+    walker.run()
+    if module and module[-1] == "__init__":
+        for node in tree.body:  # a package's re-exports, to follow `from package import task`
+            if isinstance(node, ast.ImportFrom):
+                source_module = walker.module_reference(node)
+                for alias in node.names:
+                    if alias.name != "*":
+                        facts.reexports[alias.asname or alias.name] = (source_module, alias.name)
     return facts
+
+
+def noqa_lines(lines: list[str]) -> dict[int, frozenset[str] | None]:
+    """``# noqa`` comments: line -> the codes it names (None: all)."""
+    found = {}
+    for number, line in enumerate(lines, 1):
+        if "noqa" in line.lower():
+            match = _NOQA.search(line)
+            if match:
+                codes = match.group("codes")
+                found[number] = None if codes is None else frozenset(c.upper() for c in re.split(r"[\s,]+", codes))
+    return found
 
 
 # --- helpers -----------------------------------------------------------------------------------------------
@@ -172,9 +287,13 @@ def _is_true(expr) -> bool:
     return isinstance(expr, ast.Constant) and expr.value is True
 
 
+def _is_none(expr) -> bool:
+    return expr is None or (isinstance(expr, ast.Constant) and expr.value is None)
+
+
 def _count(expr) -> int | None:
     """Length of a literal tuple/list without ``*``; 0 for a missing one."""
-    if expr is None or (isinstance(expr, ast.Constant) and expr.value is None):
+    if _is_none(expr):
         return 0
     if isinstance(expr, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in expr.elts):
         return len(expr.elts)
@@ -182,27 +301,62 @@ def _count(expr) -> int | None:
 
 
 def _keys(expr) -> tuple[str, ...] | None:
-    if expr is None or (isinstance(expr, ast.Constant) and expr.value is None):
+    """Keys of a literal dict (``**{...}`` inside it expanded when literal too)."""
+    if _is_none(expr):
         return ()
-    if isinstance(expr, ast.Dict) and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in expr.keys):
-        return tuple(k.value for k in expr.keys)
-    return None
+    if not isinstance(expr, ast.Dict):
+        return None
+    keys: list[str] = []
+    for key, value in zip(expr.keys, expr.values, strict=True):
+        if key is None:
+            inner = _keys(value)
+            if inner is None:
+                return None
+            keys += inner
+        elif isinstance(key, ast.Constant) and isinstance(key.value, str):
+            keys.append(key.value)
+        else:
+            return None
+    return tuple(keys)
 
 
-def _task_decorator(decorator) -> tuple[bool, bool]:
-    """(is a Celery task decorator, bind=True)."""
+def call_arguments(call: ast.Call, skip: int = 0) -> tuple[int | None, tuple[str, ...] | None]:
+    """(positional count, keyword names) of a call, ``**{"literal": ...}``
+    expanded; None for what ``*args``/``**kwargs`` hide."""
+    args = call.args[skip:]
+    nargs = None if any(isinstance(a, ast.Starred) for a in args) else len(args)
+    names: list[str] = []
+    for keyword in call.keywords:
+        if keyword.arg is not None:
+            names.append(keyword.arg)
+            continue
+        inner = _keys(keyword.value)
+        if inner is None:
+            return nargs, None
+        names += inner
+    return nargs, tuple(names)
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= TEXT_LIMIT and "\n" not in text else ""
+
+
+def _task_decorator(decorator) -> tuple[bool, bool, str | None]:
+    """(is a Celery task decorator, bind=True, explicit name)."""
     call = decorator if isinstance(decorator, ast.Call) else None
     target = call.func if call else decorator
     name = dotted(target) or ""
     last = name.rpartition(".")[2]
     is_task = last == "shared_task" or (last == "task" and "." in name)
-    return is_task, bool(call and _is_true(_keyword(call, "bind")))
+    registered = _keyword(call, "name") if call else None
+    registered = registered.value if isinstance(registered, ast.Constant) and isinstance(registered.value, str) else None
+    return is_task, bool(call and _is_true(_keyword(call, "bind"))), registered
 
 
 def task_definition(function) -> TaskDef | None:
     """The :class:`TaskDef` of a decorated function, or None."""
     for decorator in function.decorator_list:
-        is_task, bound = _task_decorator(decorator)
+        is_task, bound, registered = _task_decorator(decorator)
         if is_task:
             break
     else:
@@ -219,25 +373,43 @@ def task_definition(function) -> TaskDef | None:
         name=function.name, line=function.lineno, positional=tuple(positional),
         required=len(positional) - defaults, varargs=args.vararg is not None, keyword_only=keyword_only,
         keyword_required=keyword_required, varkw=args.kwarg is not None, bound=bound,
-        large_return=_large_return(function),
+        large_return=_large_return(function), registered=registered,
     )
 
 
-def _own_nodes(function):
-    """Nodes of ``function``'s body, not of functions or classes nested in it."""
-    stack = list(function.body)
+def _statements(body):
+    """Every statement of ``body`` and of the blocks nested in it, not of
+    nested functions or classes (they are their own scopes)."""
+    stack = list(reversed(body))
     while stack:
         node = stack.pop()
         yield node
-        for child in ast.iter_child_nodes(node):
-            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-                stack.append(child)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for name in ("body", "orelse", "finalbody"):
+            stack.extend(reversed(getattr(node, name, ())))
+        for handler in getattr(node, "handlers", ()):
+            stack.extend(reversed(handler.body))
+        for case in getattr(node, "cases", ()):
+            stack.extend(reversed(case.body))
 
 
 def _big_value(expr, names: dict) -> str | None:
     """Why ``expr`` is obviously big, or None. Deliberately narrow."""
     if isinstance(expr, ast.Name) and expr.id in names:
         return names[expr.id]
+    if isinstance(expr, (ast.Tuple, ast.List, ast.Set)):
+        for item in expr.elts:
+            why = _big_value(item.value if isinstance(item, ast.Starred) else item, names)
+            if why:
+                return f"a {type(expr).__name__.lower()} holding {why}"
+        return None
+    if isinstance(expr, ast.Dict):
+        for value in expr.values:
+            why = _big_value(value, names)
+            if why:
+                return f"a dict holding {why}"
+        return None
     if isinstance(expr, ast.Call):
         func = expr.func
         if isinstance(func, ast.Attribute) and func.attr in FILE_READS and not expr.args:
@@ -270,7 +442,7 @@ def _big_range(expr) -> str | None:
 def _large_return(function) -> str | None:
     names: dict[str, str] = {}
     returns = []
-    for node in _own_nodes(function):
+    for node in _statements(function.body):
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             why = _big_value(node.value, {})
             if why:
@@ -284,47 +456,242 @@ def _large_return(function) -> str | None:
     return None
 
 
-def _imports(tree) -> tuple[set[str], dict[str, str], bool]:
-    """Local names bound to the celery modules, local name -> canvas
-    function (``from celery import chain as c`` gives ``{'c': 'chain'}``),
-    and whether ``link_error`` / ``on_error`` appear anywhere (one pass)."""
-    modules: set[str] = set()
-    functions: dict[str, str] = {}
-    handles_errors = False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute):
-            handles_errors = handles_errors or node.attr in ("on_error", "link_error")
-        elif isinstance(node, ast.keyword):
-            handles_errors = handles_errors or node.arg in ("on_error", "link_error")
+# --- scopes ------------------------------------------------------------------------------------------------
+
+BOUND = ("bound",)  # bound to something the linter does not follow
+
+
+class _Scope:
+    """A module, function, lambda, class or comprehension scope. Its
+    bindings are found only when a name is looked up (rare), by walking
+    its statements, not its expressions."""
+
+    def __init__(self, kind: str, body=(), params=(), walker=None):
+        self.kind = kind
+        self.body = body
+        self.params = params
+        self.walker = walker
+        self._bindings = None
+
+    @property
+    def bindings(self) -> dict[str, tuple]:
+        if self._bindings is None:
+            self._bindings = _bindings(self, self.walker)
+        return self._bindings
+
+
+def _bindings(scope: _Scope, walker) -> dict[str, tuple]:
+    """name -> ("value", expr) when bound exactly once by ``name = expr``,
+    ("import", module, name) / ("module", module) for an import,
+    ("def", node) for a function, ("global",) for a global declaration,
+    else BOUND."""
+    found: dict[str, list[tuple]] = {}
+
+    def bind(name: str, how: tuple):
+        found.setdefault(name, []).append(how)
+
+    for name in scope.params:
+        bind(name, BOUND)
+    for node in _statements(scope.body):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    bind(target.id, ("value", node.value) if len(node.targets) == 1 else BOUND)
+                else:
+                    for name in _target_names(target):
+                        bind(name, BOUND)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                bind(node.target.id, ("value", node.value))
+            else:
+                for name in _target_names(node.target):
+                    bind(name, BOUND)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            for name in _target_names(node.target):
+                bind(name, BOUND)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                for name in _target_names(item.optional_vars):
+                    bind(name, BOUND)
         elif isinstance(node, ast.Import):
             for alias in node.names:
-                if alias.name == "celery" or alias.name.startswith("celery."):
-                    modules.add(alias.asname or "celery")
-                    if alias.asname:
-                        modules.add(alias.asname)
-        elif isinstance(node, ast.ImportFrom) and node.module in ("celery", "celery.canvas"):
+                if alias.asname:
+                    bind(alias.asname, ("module", (None, tuple(alias.name.split(".")))))
+                else:
+                    head = alias.name.partition(".")[0]
+                    bind(head, ("module", (None, (head,))))
+        elif isinstance(node, ast.ImportFrom):
+            module = walker.module_reference(node) if walker else (None, tuple((node.module or "").split(".")))
             for alias in node.names:
-                if alias.name in CANVAS_FUNCTIONS:
-                    functions[alias.asname or alias.name] = alias.name
-                elif alias.name == "canvas":
-                    modules.add(alias.asname or "canvas")
-    return modules, functions, handles_errors
+                if alias.name != "*":
+                    bind(alias.asname or alias.name, ("import", module, alias.name))
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bind(node.name, ("def", node))
+        elif isinstance(node, ast.ClassDef):
+            bind(node.name, BOUND)
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            for name in node.names:
+                bind(name, ("global",) if isinstance(node, ast.Global) else BOUND)
+        elif isinstance(node, ast.Delete):
+            for target in node.targets:
+                for name in _target_names(target):
+                    bind(name, BOUND)
+        elif isinstance(node, ast.Try) or type(node).__name__ == "TryStar":
+            for handler in node.handlers:
+                if handler.name:
+                    bind(handler.name, BOUND)
+        elif isinstance(node, ast.Match):
+            for case in node.cases:
+                for sub in ast.walk(case.pattern):
+                    name = getattr(sub, "name", None) or getattr(sub, "rest", None)
+                    if isinstance(name, str):
+                        bind(name, BOUND)
+    if walker is not None and walker.walrus and scope.kind in ("module", "function"):
+        for node in _statements(scope.body):
+            for sub in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                 ast.ClassDef)) else ():
+                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                    bind(sub.target.id, BOUND)
+    return {name: hows[0] if all(how == hows[0] for how in hows) else BOUND for name, hows in found.items()}
+
+
+def _target_names(target) -> list[str]:
+    if target is None:
+        return []
+    return [node.id for node in ast.walk(target) if isinstance(node, ast.Name)]
 
 
 # --- the walk ----------------------------------------------------------------------------------------------
 
 class _Walker(ast.NodeVisitor):
-    def __init__(self, tree, facts: FileFacts):
+    """Walks the statements whose lines are hot; visits the expressions of
+    those statements to find canvases, calls and errbacks."""
+
+    def __init__(self, tree: ast.Module, lines: list[str], facts: FileFacts, module: tuple[str, ...],
+                 walrus: bool = False):
+        self.tree = tree
+        self.lines = lines
         self.facts = facts
-        self.modules, self.functions, self.handles_errors = _imports(tree)
-        self.scopes: list[_Scope] = [_Scope(tree.body)]
+        self.module = tuple(module)
+        self.walrus = walrus
+        self.functions: dict[str, str] = {}  # local name -> canvas function
+        self.modules: set[str] = set()  # local names of the celery modules
+        self._celery_imports(tree.body)
+        pattern = _HOT
+        aliases = [name for name, kind in self.functions.items() if name != kind]
+        if aliases:
+            pattern = re.compile(_HOT.pattern + "|" + "|".join(rf"\b{re.escape(a)}\b" for a in aliases))
+        self.hot = [number for number, line in enumerate(lines, 1) if pattern.search(line)]
+        self.scopes: list[_Scope] = [_Scope("module", tree.body, walker=self)]
         self.named_uses: list[dict[str, CanvasUse]] = [{}]
+        self.task_stack: list[str] = []
+        self.errback_positions: set[Position] = set()
+
+    # positions and texts ---------------------------------------------------------------------------------
+
+    def at(self, node) -> Position:
+        """1-based line and character column (ast counts UTF-8 bytes)."""
+        line = node.lineno
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        offset = node.col_offset
+        column = offset if text.isascii() else len(text.encode()[:offset].decode(errors="replace"))
+        return line, column + 1
+
+    def text(self, node) -> str:
+        """The node's source when short and on one line, else ''."""
+        if node.lineno != node.end_lineno or not 0 < node.lineno <= len(self.lines):
+            return ""
+        line = self.lines[node.lineno - 1]
+        if line.isascii():
+            return _short(line[node.col_offset:node.end_col_offset])
+        return _short(line.encode()[node.col_offset:node.end_col_offset].decode(errors="replace"))
+
+    def source(self, node) -> str:
+        """The node's source as written (one line), else as ast prints it."""
+        return self.text(node) or ast.unparse(node)
+
+    def is_hot(self, first: int, last: int) -> bool:
+        index = bisect.bisect_left(self.hot, first)
+        return index < len(self.hot) and self.hot[index] <= last
+
+    # imports ---------------------------------------------------------------------------------------------
+
+    def _celery_imports(self, body) -> None:
+        """Names bound to celery's canvas functions and modules, from the
+        module's import statements (also inside if/try at module level)."""
+        for node in _statements(body):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name == "celery" or alias.name.startswith("celery."):
+                        self.modules.add(alias.asname or "celery")
+            elif isinstance(node, ast.ImportFrom) and node.module in ("celery", "celery.canvas") and not node.level:
+                for alias in node.names:
+                    if alias.name in CANVAS_FUNCTIONS:
+                        self.functions[alias.asname or alias.name] = alias.name
+                    elif alias.name == "canvas":
+                        self.modules.add(alias.asname or "canvas")
+
+    def module_reference(self, node: ast.ImportFrom) -> tuple:
+        parts = tuple(node.module.split(".")) if node.module else ()
+        if not node.level:
+            return None, parts
+        folder = self.module[:-1]
+        if node.level > 1:
+            folder = folder[: max(len(folder) - (node.level - 1), 0)]
+        return folder, parts
+
+    # name lookups ----------------------------------------------------------------------------------------
+
+    def lookup(self, name: str) -> tuple:
+        """What ``name`` is bound to where the walk is (Python's rules:
+        the innermost scope binding it; class bodies are not seen from the
+        functions inside them)."""
+        scopes = self.scopes
+        innermost = len(scopes) - 1
+        for index in range(innermost, -1, -1):
+            scope = scopes[index]
+            if scope.kind == "class" and index != innermost:
+                continue
+            how = scope.bindings.get(name)
+            if how is None:
+                continue
+            if how == ("global",):
+                return scopes[0].bindings.get(name, ("free",))
+            return how
+        return ("free",)
+
+    def task_ref(self, written: str | None) -> tuple | None:
+        """The :class:`TaskRef` of a task written as ``written`` (dotted)."""
+        if not written:
+            return None
+        head, _, rest = written.partition(".")
+        how = self.lookup(head)
+        kind = how[0]
+        if kind == "import":
+            _, module, name = how
+            if not rest:
+                return ("module", module, name)
+            parts = rest.split(".")
+            return ("module", (module[0], (*module[1], name, *parts[:-1])), parts[-1])
+        if kind == "module":
+            parts = rest.split(".")
+            if not rest:
+                return None
+            return ("module", (how[1][0], (*how[1][1], *parts[:-1])), parts[-1])
+        if kind == "def":
+            return ("local", head) if not rest else None
+        if kind == "free":
+            return ("free", written.rpartition(".")[2])
+        return None  # a parameter, a variable, a class...: not judged
 
     # canvases --------------------------------------------------------------------------------------------
 
     def canvas_kind(self, func) -> str | None:
         if isinstance(func, ast.Name):
-            return self.functions.get(func.id)
+            kind = self.functions.get(func.id)
+            if kind and self.lookup(func.id)[0] == "import":
+                return kind
+            return None
         if isinstance(func, ast.Attribute) and func.attr in CANVAS_FUNCTIONS:
             base = dotted(func.value)
             if base and (base in self.modules or base.partition(".")[0] in self.modules):
@@ -334,35 +701,34 @@ class _Walker(ast.NodeVisitor):
     def parse(self, expr, seen=()):
         """The canvas ``expr`` builds, or None if it is not a canvas."""
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
-            left, right = self.parse(expr.left, seen), self.parse(expr.right, seen)
-            if left is None and right is None:
+            return self.pipe_expression(expr, seen)
+        if isinstance(expr, ast.Name):
+            if expr.id in seen:
                 return None
-            return _chain(expr, [left or Opaque(expr.left), right or Opaque(expr.right)])
-        if isinstance(expr, ast.Name) and expr.id not in seen:
-            for scope in reversed(self.scopes):
-                if expr.id in scope.names:
-                    value = self.parse(scope.names[expr.id], (*seen, expr.id))
-                    return value if isinstance(value, Sig) else None  # only single signatures are inlined
-            return None
+            how = self.lookup(expr.id)
+            if how[0] != "value":
+                return None
+            return _inlined(self.parse(how[1], (*seen, expr.id)))
         if not isinstance(expr, ast.Call):
             return None
         kind = self.canvas_kind(expr.func)
         if kind == "chain":
-            steps, complete = self.items(expr.args)
-            return _chain(expr, steps, complete)
+            return self.chain_call(expr, seen)
         if kind == "group":
-            members, complete = self.items(expr.args)
-            return Group(expr, members, complete)
+            members, complete = self.items(expr.args, seen)
+            return Group(self.at(expr), members, complete, self.text(expr))
         if kind == "chord":
-            header = self.header(expr.args[0] if expr.args else _keyword(expr, "header"), expr)
+            header = self.header(expr.args[0] if expr.args else _keyword(expr, "header"), expr, seen)
             body = expr.args[1] if len(expr.args) > 1 else _keyword(expr, "body")
-            return Chord(expr, header, None if body is None else (self.parse(body, seen) or Opaque(body)))
+            parsed_body = None if body is None else (self.parse(body, seen) or self.opaque(body))
+            return Chord(self.at(expr), header, parsed_body, self.text(expr))
         if kind in ("signature", "subtask"):
             return self.free_signature(expr)
         if isinstance(expr.func, ast.Call):  # chord(header)(body)
             inner = self.parse(expr.func, seen)
             if isinstance(inner, Chord) and inner.body is None and expr.args:
-                return Chord(expr, inner.header, self.parse(expr.args[0], seen) or Opaque(expr.args[0]))
+                body = self.parse(expr.args[0], seen) or self.opaque(expr.args[0])
+                return Chord(self.at(expr), inner.header, body, self.text(expr))
             return None
         if isinstance(expr.func, ast.Attribute):
             method = expr.func.attr
@@ -370,53 +736,107 @@ class _Walker(ast.NodeVisitor):
                 return self.signature(expr)
             if method in PASS_THROUGH:
                 inner = self.parse(expr.func.value, seen)
-                if isinstance(inner, Sig) and method == "set" and _is_true(_keyword(expr, "immutable")):
-                    inner.immutable = True
+                if method == "on_error" and expr.args:
+                    self.errback(expr.args[0], "on_error")
+                if method == "set" and inner is not None:
+                    errback = _keyword(expr, "link_error")
+                    if errback is not None:
+                        self.errback(errback, "link_error")
+                    if isinstance(inner, Sig) and _is_true(_keyword(expr, "immutable")):
+                        inner.immutable = True
                 return inner
         return None
 
-    def items(self, args) -> tuple[list, bool]:
+    def opaque(self, expr) -> Opaque:
+        return Opaque(self.at(expr), self.text(expr))
+
+    def pipe_expression(self, expr: ast.BinOp, seen):
+        """``a | b | c ...`` folded left to right as Celery does (iterative:
+        such chains can be thousands of steps long)."""
+        whole, operands = expr, []
+        while isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):
+            operands.append(expr.right)
+            expr = expr.left
+        operands.append(expr)
+        operands.reverse()
+        parsed = [self.parse(operand, seen) for operand in operands]
+        if all(p is None for p in parsed):
+            return None
+        steps = [p if p is not None else self.opaque(o) for p, o in zip(parsed, operands, strict=True)]
+        result = steps[0]
+        for step in steps[1:]:
+            result = pipe(result, step)
+        if isinstance(result, Chain):
+            result.at, result.text, result.written = self.at(whole), self.text(whole), "pipe"
+        elif isinstance(result, Chord) and result.header is steps[0]:
+            result.at, result.text = self.at(whole), self.text(whole)
+        return result
+
+    def chain_call(self, call: ast.Call, seen):
+        items, complete = self.items(call.args, seen)
+        at, text = self.at(call), self.text(call)
+        single = len(call.args) == 1 and not isinstance(call.args[0], (ast.List, ast.Tuple, ast.ListComp,
+                                                                       ast.GeneratorExp, ast.Starred))
+        if single and items:  # chain(x): Celery keeps x inside a chain of one, even a group or a chord
+            return Chain(at, items, complete and not isinstance(items[0], Opaque), text, items=1)
+        result = Chain(at, [], complete, text)
+        for item in items:
+            result = pipe(result, item)
+        if isinstance(result, Chain):
+            result.at, result.text, result.complete = at, text, result.complete and complete
+            result.items = len(items)
+        elif isinstance(result, Chord):
+            result.at, result.text, result.written = at, text, "chain"
+        return result
+
+    def items(self, args, seen=()) -> tuple[list, bool]:
         if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
             args = args[0].elts
         elif len(args) == 1 and isinstance(args[0], (ast.ListComp, ast.GeneratorExp)):
-            return [self.parse(args[0].elt) or Opaque(args[0].elt)], False
+            comprehension = args[0]
+            self.scopes.append(_Scope("comprehension", params=[
+                name for generator in comprehension.generators for name in _target_names(generator.target)]))
+            try:
+                member = self.parse(comprehension.elt, seen) or self.opaque(comprehension.elt)
+            finally:
+                self.scopes.pop()
+            return [member], False
         steps, complete = [], True
         for arg in args:
             if isinstance(arg, ast.Starred):
                 complete = False
                 continue
-            steps.append(self.parse(arg) or Opaque(arg))
+            steps.append(self.parse(arg, seen) or self.opaque(arg))
         return steps, complete
 
-    def header(self, expr, chord_call) -> Group:
+    def header(self, expr, chord_call, seen) -> Group:
         if expr is None:
-            return Group(chord_call, [], False)
-        parsed = self.parse(expr)
+            return Group(self.at(chord_call), [], False)
+        parsed = self.parse(expr, seen)
         if isinstance(parsed, Group):
             return parsed
         if isinstance(expr, (ast.List, ast.Tuple, ast.ListComp, ast.GeneratorExp)):
-            members, complete = self.items([expr])
-            return Group(expr, members, complete)
-        return Group(expr, [parsed] if parsed else [], False)
+            members, complete = self.items([expr], seen)
+            return Group(self.at(expr), members, complete, self.text(expr))
+        return Group(self.at(expr), [parsed] if parsed else [], False, self.text(expr))
 
     def signature(self, call: ast.Call) -> Sig | None:
-        base = dotted(call.func.value)
-        if base is None:
+        written = dotted(call.func.value)
+        if written is None:
             return None
-        task = base.rpartition(".")[2]
         method = call.func.attr
         if method in ("signature", "subtask") and call.args and isinstance(call.args[0], ast.Constant):
             return self.free_signature(call)  # app.signature("tasks.add", ...): a task by name
+        task = written.rpartition(".")[2]
+        ref = self.task_ref(written)
         if method in ("s", "si"):
-            nargs = None if any(isinstance(a, ast.Starred) for a in call.args) else len(call.args)
-            names = [kw.arg for kw in call.keywords]
-            kwargs = None if None in names else tuple(names)
-            text = ", ".join(ast.unparse(a) for a in [*call.args, *call.keywords])
-            return Sig(call, task, method == "si", nargs, kwargs, text)
+            nargs, kwargs = call_arguments(call)
+            text = ", ".join(self.source(a) for a in [*call.args, *call.keywords])
+            return Sig(self.at(call), task, method == "si", nargs, kwargs, text, ref)
         args = call.args[0] if call.args else _keyword(call, "args")
         kwargs = call.args[1] if len(call.args) > 1 else _keyword(call, "kwargs")
         immutable = _is_true(_keyword(call, "immutable"))
-        return Sig(call, task, immutable, _count(args), _keys(kwargs), _args_text(args, kwargs))
+        return Sig(self.at(call), task, immutable, _count(args), _keys(kwargs), _args_text(args, kwargs), ref)
 
     def free_signature(self, call: ast.Call) -> Sig | None:
         name = call.args[0] if call.args else _keyword(call, "varies")
@@ -425,31 +845,130 @@ class _Walker(ast.NodeVisitor):
         args = call.args[1] if len(call.args) > 1 else _keyword(call, "args")
         kwargs = call.args[2] if len(call.args) > 2 else _keyword(call, "kwargs")
         immutable = _is_true(_keyword(call, "immutable"))
-        return Sig(call, name.value.rpartition(".")[2], immutable, _count(args), _keys(kwargs),
-                   _args_text(args, kwargs))
+        return Sig(self.at(call), name.value.rpartition(".")[2], immutable, _count(args), _keys(kwargs),
+                   _args_text(args, kwargs), ("registered", name.value))
 
-    def record(self, node, applied=False) -> CanvasUse | None:
-        canvas = self.parse(node)
-        if not isinstance(canvas, (Chain, Group, Chord)):
+    def errback(self, expr, how: str) -> None:
+        items = expr.elts if isinstance(expr, (ast.List, ast.Tuple)) else [expr]
+        for item in items:
+            parsed = self.parse(item)
+            if isinstance(parsed, Sig) and parsed.at not in self.errback_positions:
+                self.errback_positions.add(parsed.at)
+                self.facts.errbacks.append(Errback(parsed, how))
+
+    def record(self, node, start: Start | None = None, canvas=None) -> CanvasUse | None:
+        """Note the canvas ``node`` builds (a lone signature only when it is
+        started here)."""
+        canvas = canvas if canvas is not None else self.parse(node)
+        if not isinstance(canvas, (Chain, Group, Chord)) and not (start and isinstance(canvas, Sig)):
             return None
-        use = CanvasUse(canvas, applied)
+        use = CanvasUse(canvas, start)
         self.facts.canvases.append(use)
         return use
 
-    # the walk --------------------------------------------------------------------------------------------
+    # statements ------------------------------------------------------------------------------------------
 
-    def visit_FunctionDef(self, node):
+    def run(self) -> None:
+        if self.hot:
+            self.body(self.tree.body)
+
+    def body(self, statements) -> None:
+        for statement in statements:
+            first = statement.decorator_list[0].lineno if getattr(statement, "decorator_list", None) \
+                else statement.lineno
+            if self.is_hot(first, statement.end_lineno):
+                self.statement(statement)
+
+    def statement(self, node) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            self.function(node)
+        elif isinstance(node, ast.ClassDef):
+            self.scopes.append(_Scope("class", node.body, walker=self))
+            try:
+                self.body(node.body)
+            finally:
+                self.scopes.pop()
+        elif isinstance(node, (ast.If, ast.While)):
+            self.expressions(node.test)
+            self.body(node.body)
+            self.body(node.orelse)
+        elif isinstance(node, (ast.For, ast.AsyncFor)):
+            self.expressions(node.iter)
+            self.body(node.body)
+            self.body(node.orelse)
+        elif isinstance(node, (ast.With, ast.AsyncWith)):
+            for item in node.items:
+                self.expressions(item.context_expr)
+            self.body(node.body)
+        elif hasattr(node, "handlers"):  # try / try*
+            self.body(node.body)
+            for handler in node.handlers:
+                self.body(handler.body)
+            self.body(node.orelse)
+            self.body(node.finalbody)
+        elif isinstance(node, ast.Match):
+            self.expressions(node.subject)
+            for case in node.cases:
+                self.body(case.body)
+        else:
+            self.expressions(node)
+
+    def expressions(self, node) -> None:
+        if self.is_hot(node.lineno, node.end_lineno):
+            self.visit(node)
+
+    def function(self, node) -> None:
         task = task_definition(node)
         if task:
             self.facts.tasks.setdefault(task.name, task)
-            self.facts.waits.extend(_waits(node, task.name, self))
-        self.scopes.append(_Scope(node.body))
+        params = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
+        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
+        self.scopes.append(_Scope("function", node.body, params, walker=self))
         self.named_uses.append({})
-        self.generic_visit(node)
-        self.scopes.pop()
-        self.named_uses.pop()
+        self.task_stack.append(task.name if task else "")
+        try:
+            if task:
+                self.facts.waits.extend(self.waits(node, task.name))
+            self.body(node.body)
+        finally:
+            self.scopes.pop()
+            self.named_uses.pop()
+            self.task_stack.pop()
+
+    # expressions -----------------------------------------------------------------------------------------
+
+    def visit_FunctionDef(self, node):  # a def inside an expression context cannot happen; statements do it
+        self.function(node)
 
     visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        params = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
+        params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
+        self.scopes.append(_Scope("lambda", params=params))
+        self.named_uses.append({})
+        try:
+            self.visit(node.body)
+        finally:
+            self.scopes.pop()
+            self.named_uses.pop()
+
+    def visit_comprehension_scope(self, node):
+        for generator in node.generators:
+            self.visit(generator.iter)
+        names = [name for generator in node.generators for name in _target_names(generator.target)]
+        self.scopes.append(_Scope("comprehension", params=names))
+        try:
+            for generator in node.generators:
+                for condition in generator.ifs:
+                    self.visit(condition)
+            for part in ("elt", "key", "value"):
+                if getattr(node, part, None) is not None:
+                    self.visit(getattr(node, part))
+        finally:
+            self.scopes.pop()
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = visit_comprehension_scope
 
     def visit_Assign(self, node):
         if len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -460,135 +979,255 @@ class _Walker(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_BinOp(self, node):
-        if not self.record(node):
+        if not (isinstance(node.op, ast.BitOr) and self.record(node)):
             self.generic_visit(node)
 
     def visit_Call(self, node):
         func = node.func
-        if isinstance(func, ast.Call) and isinstance(self.parse(node), Chord):
-            self.record(node, applied=True)  # chord(header)(body)
-            return
-        if isinstance(func, ast.Attribute) and func.attr in APPLY_METHODS:
-            if self.record(func.value, applied=True) or self.mark_applied(func.value):
+        for keyword in node.keywords:
+            if keyword.arg == "link_error":
+                self.errback(keyword.value, "link_error")
+        if isinstance(func, ast.Attribute) and func.attr in ("link_error", "on_error") and node.args:
+            self.errback(node.args[0], func.attr)
+        if isinstance(func, ast.Call):
+            chord = self.parse(node)
+            if isinstance(chord, Chord):
+                self.record(node, Start("call", 0, ()), chord)  # chord(header)(body)
                 self.visit_call_parts(node)
                 return
-        elif isinstance(func, (ast.Call, ast.BinOp)) and isinstance(self.parse(func), (Chain, Group, Chord)):
-            self.record(func, applied=True)  # (a | b | c)() or chain(...)()
-            self.visit_call_parts(node)
-            return
-        elif self.mark_applied(func):
-            self.visit_call_parts(node)
-            return
+        if isinstance(func, ast.Attribute) and func.attr in APPLY_METHODS:
+            canvas = self.parse(func.value)
+            start = self.start(node, func.attr, canvas)
+            if (canvas is not None and self.record(func.value, start, canvas)) \
+                    or self.mark_applied(func.value, node, func.attr) \
+                    or (canvas is None and self.task_call(node, func, start)):
+                self.visit_call_parts(node)
+                return
+        elif isinstance(func, ast.Name):
+            if self.mark_applied(func, node, "call"):
+                self.visit_call_parts(node)
+                return
+        elif isinstance(func, (ast.Call, ast.BinOp)):
+            canvas = self.parse(func)
+            if isinstance(canvas, (Chain, Group, Chord)):
+                self.record(func, self.start(node, "call", canvas), canvas)  # (a | b | c)() or chain(...)()
+                self.visit_call_parts(node)
+                return
+        elif isinstance(func, ast.Attribute) and func.attr == "send_task":
+            self.send_task(node)
         if not self.record(node):
             self.generic_visit(node)
+
+    def start(self, call: ast.Call, how: str, canvas) -> Start:
+        """What starting ``canvas`` with ``call`` passes to its first tasks.
+        Calling a group or chord takes options, not task keywords."""
+        text = ", ".join(self.source(a) for a in [*call.args, *call.keywords])
+        if how == "apply_async":
+            args = call.args[0] if call.args else _keyword(call, "args")
+            kwargs = call.args[1] if len(call.args) > 1 else _keyword(call, "kwargs")
+            return Start(how, _count(args), _keys(kwargs), text)
+        nargs, kwargs = call_arguments(call)
+        if how == "call" and isinstance(canvas, Chord):
+            return Start(how, 0, (), text)
+        if how == "call" and isinstance(canvas, Group):
+            return Start(how, nargs, (), text)
+        return Start(how, nargs, kwargs, text)
+
+    def task_call(self, call: ast.Call, func: ast.Attribute, start: Start) -> bool:
+        written = dotted(func.value)
+        ref = self.task_ref(written)
+        if ref is None:
+            return False
+        self.facts.calls.append(TaskCall(self.at(call), written.rpartition(".")[2], ref, start.nargs, start.kwargs,
+                                         start.args_text, func.attr))
+        return True
+
+    def send_task(self, call: ast.Call) -> None:
+        name = call.args[0] if call.args else _keyword(call, "name")
+        if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+            return
+        args = call.args[1] if len(call.args) > 1 else _keyword(call, "args")
+        kwargs = call.args[2] if len(call.args) > 2 else _keyword(call, "kwargs")
+        self.facts.calls.append(TaskCall(self.at(call), name.value.rpartition(".")[2], ("registered", name.value),
+                                         _count(args), _keys(kwargs), _args_text(args, kwargs), "send_task"))
 
     def visit_call_parts(self, call):
         for child in [*call.args, *call.keywords]:
             self.visit(child)
 
-    def mark_applied(self, expr) -> bool:
+    def mark_applied(self, expr, call: ast.Call, how: str) -> bool:
+        """``name.delay()`` / ``name()`` on a canvas assigned to ``name``."""
         if isinstance(expr, ast.Name):
             for uses in reversed(self.named_uses):
                 if expr.id in uses:
-                    uses[expr.id].applied = True
+                    use = uses[expr.id]
+                    use.start = self.start(call, how, use.canvas)
                     return True
         return False
 
+    # waits inside tasks ----------------------------------------------------------------------------------
 
-def _chain(node, steps: list, complete: bool = True) -> Chain:
-    """A chain with nested chains flattened, as Celery runs them."""
-    flat = []
-    for step in steps:
-        if isinstance(step, Chain):
-            flat.extend(step.steps)
-            complete = complete and step.complete
+    def is_result(self, expr) -> bool:
+        """Does ``expr`` evaluate to an AsyncResult (or GroupResult)?"""
+        if not isinstance(expr, ast.Call):
+            return False
+        func = expr.func
+        if isinstance(func, ast.Attribute) and func.attr in APPLY_METHODS:
+            return True
+        name = dotted(func) or ""
+        last = name.rpartition(".")[2]
+        if last in RESULT_FACTORIES and (last != "restore" or "GroupResult" in name):
+            return True
+        return isinstance(func, (ast.Call, ast.BinOp)) and isinstance(self.parse(func), (Chain, Group, Chord))
+
+    def waits(self, function, task: str) -> list[ResultWait]:
+        """``.get()`` / ``.join()`` / ``.wait()`` on results inside a task body."""
+        lines = range(function.lineno, function.end_lineno + 1)
+        if not any(_WAIT.search(self.lines[n - 1]) for n in lines if n <= len(self.lines)):
+            return []
+        results, allowed, waits = set(), set(), []
+        statements = list(_statements(function.body))
+        for node in statements:
+            if isinstance(node, ast.Assign) and self.is_result(node.value):
+                results.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            if isinstance(node, (ast.With, ast.AsyncWith)) and any(
+                    isinstance(item.context_expr, ast.Call)
+                    and (dotted(item.context_expr.func) or "").endswith("allow_join_result") for item in node.items):
+                allowed.update(id(inner) for inner in ast.walk(node))  # the user opted in knowingly
+        for statement in statements:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            first, last = statement.lineno, (statement.body[0].lineno - 1 if hasattr(statement, "body")
+                                             else statement.end_lineno)
+            if not any(_WAIT.search(self.lines[n - 1]) for n in range(first, max(first, last) + 1)):
+                continue
+            for node in _own_expressions(statement):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                        and node.func.attr in WAIT_METHODS:
+                    flag = _keyword(node, "disable_sync_subtasks")
+                    if id(node) in allowed or (isinstance(flag, ast.Constant) and flag.value is False):
+                        continue
+                    receiver = node.func.value
+                    if self.is_result(receiver) or (isinstance(receiver, ast.Name) and receiver.id in results):
+                        waits.append(ResultWait(self.at(node), node.func.attr, task))
+        return waits
+
+
+def _own_expressions(statement):
+    """The expression nodes of ``statement`` itself, not of the statements
+    in its blocks (they are visited on their own)."""
+    blocks = {id(s) for name in ("body", "orelse", "finalbody") for s in getattr(statement, name, ())}
+    blocks |= {id(h) for h in getattr(statement, "handlers", ())}
+    blocks |= {id(c) for c in getattr(statement, "cases", ())}
+    stack = [statement]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if id(child) not in blocks and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef,
+                                                                  ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+# --- Celery's | ----------------------------------------------------------------------------------------------
+
+def pipe(left, right):
+    """``left | right`` as Celery composes it (celery/canvas.py ``__or__``):
+    ``group | task`` is a chord, ``chord | task`` extends the chord's body,
+    ``chain | group`` of one member unrolls it, a group right after a
+    group's chord... Empty chains start ``chain(a, b, ...)``."""
+    if isinstance(right, Group) and right.complete and not right.members:
+        return left  # an empty group is a no-op
+    if isinstance(left, Chain) and not left.steps:  # chain() | x
+        if isinstance(right, Group):
+            unrolled = _unroll(right)
+            if unrolled is not right:
+                left.unrolled.append((right.at, unrolled))
+                return Chain(left.at, [unrolled], left.complete, left.text, left.unrolled)
+            return right
+        if isinstance(right, Chain):
+            return Chain(left.at, list(right.steps), left.complete and right.complete, left.text,
+                         left.unrolled + right.unrolled)
+        return Chain(left.at, [right], left.complete and not isinstance(right, Opaque), left.text, left.unrolled)
+    if isinstance(left, Group):
+        return Chord(left.at, left, right, left.text, "pipe")
+    if isinstance(left, Chord) and not isinstance(right, (Group, Chain)):
+        return Chord(left.at, left.header, _append(left.body, right), left.text, left.written)
+    if isinstance(left, Chain):
+        return _chain_or(left, right)
+    chain = Chain(getattr(left, "at", (1, 1)), [left], not isinstance(left, Opaque))
+    return _chain_or(chain, right)
+
+
+def _chain_or(chain: Chain, right) -> Chain:
+    steps, unrolled = list(chain.steps), list(chain.unrolled)
+    complete = chain.complete
+    if isinstance(right, Group):
+        single = _unroll(right)
+        if single is not right:
+            unrolled.append((right.at, single))
+            return _chain_or(Chain(chain.at, steps, complete, chain.text, unrolled), single)
+        if steps and isinstance(steps[-1], Chord):
+            last = steps[-1]
+            steps[-1] = Chord(last.at, last.header, _append(last.body, right), last.text, last.written)
         else:
-            flat.append(step)
-            complete = complete and not isinstance(step, Opaque)
-    return Chain(node, flat, complete)
+            steps.append(right)
+    elif isinstance(right, Chain):
+        result = Chain(chain.at, steps, complete and right.complete, chain.text, unrolled + right.unrolled)
+        for step in right.steps:
+            result = _chain_or(result, step)
+        return result
+    elif steps and isinstance(steps[-1], Group) and not isinstance(right, Opaque):
+        steps[-1] = Chord(steps[-1].at, steps[-1], right, steps[-1].text, "pipe")
+        if len(steps) > 1 and isinstance(steps[-2], Chord):
+            previous = steps[-2]
+            steps[-2] = Chord(previous.at, previous.header, _append(previous.body, steps[-1]), previous.text,
+                              previous.written)
+            steps.pop()
+    elif steps and isinstance(steps[-1], Chord) and not isinstance(right, (Chord, Opaque)):
+        last = steps[-1]
+        steps[-1] = Chord(last.at, last.header, _append(last.body, right), last.text, last.written)
+    else:
+        steps.append(right)
+        complete = complete and not isinstance(right, Opaque)
+    return Chain(chain.at, steps, complete, chain.text, unrolled)
+
+
+def _inlined(value):
+    """A canvas reached through a name: the code may have changed it
+    since (``g.tasks.append(...)``), so its size is no longer known."""
+    if isinstance(value, (Chain, Group)):
+        return replace(value, complete=False)
+    if isinstance(value, Chord):
+        return replace(value, header=replace(value.header, complete=False))
+    return value if isinstance(value, Sig) else None
+
+
+def _unroll(group: Group):
+    """A group of exactly one known member is run as that member."""
+    if group.complete and len(group.members) == 1 and not isinstance(group.members[0], Opaque):
+        return group.members[0]
+    return group
+
+
+def _append(body, step):
+    """``body | step`` for a chord body."""
+    if body is None:
+        return step
+    if isinstance(body, Chain):
+        return _chain_or(body, step)
+    return _chain_or(Chain(getattr(body, "at", (1, 1)), [body], not isinstance(body, Opaque)), step)
 
 
 def _args_text(args, kwargs) -> str:
     parts = []
     if isinstance(args, (ast.Tuple, ast.List)):
         parts += [ast.unparse(a) for a in args.elts]
-    elif args is not None:
+    elif args is not None and not _is_none(args):
         parts.append(f"*{ast.unparse(args)}")
     if isinstance(kwargs, ast.Dict):
         parts += [f"**{ast.unparse(v)}" if k is None else f"{ast.unparse(k)}: {ast.unparse(v)}"
                   for k, v in zip(kwargs.keys, kwargs.values, strict=True)]
+    elif kwargs is not None and not _is_none(kwargs):
+        parts.append(f"**{ast.unparse(kwargs)}")
     return ", ".join(parts)
-
-
-class _Scope:
-    """A function's or module's body; its single assignments are found only
-    when a name is looked up (rare), not for every function."""
-
-    def __init__(self, body):
-        self.body = body
-        self._names = None
-
-    @property
-    def names(self) -> dict[str, ast.AST]:
-        if self._names is None:
-            self._names = _single_assignments(self.body)
-        return self._names
-
-
-def _single_assignments(body) -> dict[str, ast.AST]:
-    """Names assigned exactly once in a scope (not in nested functions), with
-    their value: only those are safe to inline."""
-    values: dict[str, ast.AST] = {}
-    counts: dict[str, int] = {}
-    holder = ast.Module(body=list(body), type_ignores=[])
-    for node in _own_nodes(holder):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = [(t, node.value) for t in node.targets]
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.With, ast.NamedExpr)):
-            targets = [(getattr(node, "target", None), None)]
-        for target, value in targets:
-            for name in ast.walk(target) if target is not None else []:
-                if isinstance(name, ast.Name):
-                    counts[name.id] = counts.get(name.id, 0) + 1
-                    values[name.id] = value if isinstance(target, ast.Name) else None
-    return {name: value for name, value in values.items() if counts[name] == 1 and value is not None}
-
-
-def _is_result(expr, walker: _Walker) -> bool:
-    """Does ``expr`` evaluate to an AsyncResult (or GroupResult)?"""
-    if not isinstance(expr, ast.Call):
-        return False
-    func = expr.func
-    if isinstance(func, ast.Attribute) and func.attr in APPLY_METHODS:
-        return True
-    name = dotted(func) or ""
-    last = name.rpartition(".")[2]
-    if last in RESULT_FACTORIES and (last != "restore" or "GroupResult" in name):
-        return True
-    return isinstance(func, (ast.Call, ast.BinOp)) and isinstance(walker.parse(func), (Chain, Group, Chord))
-
-
-def _waits(function, task: str, walker: _Walker) -> list[ResultWait]:
-    """``.get()`` / ``.join()`` / ``.wait()`` on results inside a task body."""
-    results = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.Assign) and _is_result(node.value, walker):
-            results.update(t.id for t in node.targets if isinstance(t, ast.Name))
-    allowed = set()  # inside ``with allow_join_result():`` the user opted in knowingly
-    for node in ast.walk(function):
-        if isinstance(node, (ast.With, ast.AsyncWith)) and any(
-                isinstance(item.context_expr, ast.Call)
-                and (dotted(item.context_expr.func) or "").endswith("allow_join_result") for item in node.items):
-            allowed.update(id(inner) for inner in ast.walk(node))
-    waits = []
-    for node in ast.walk(function):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in WAIT_METHODS:
-            receiver = node.func.value
-            flag = _keyword(node, "disable_sync_subtasks")
-            opted_in = id(node) in allowed or (isinstance(flag, ast.Constant) and flag.value is False)
-            if opted_in:
-                continue
-            if _is_result(receiver, walker) or (isinstance(receiver, ast.Name) and receiver.id in results):
-                waits.append(ResultWait(node, node.func.attr, task))
-    return sorted(waits, key=lambda w: (w.node.lineno, w.node.col_offset))

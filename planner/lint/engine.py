@@ -1,6 +1,11 @@
-"""Linting paths: find the files, run the Celery-code rules on every
-``.py`` (statically), the graph checks on graph files, apply ``# noqa`` and
-the chosen codes.
+"""Linting paths: find the files, read every ``.py`` statically (whatever
+Python it is written for), check the Celery code against the tasks of all
+linted files, run the graph checks on graph files, apply ``# noqa`` and the
+chosen codes.
+
+Files are streamed: each is read, parsed, reduced to compact facts and its
+syntax tree dropped before the next one is read; the rules then run over
+the facts with a cross-file index of task definitions.
 
 >>> lint_paths(["examples/log_done/tasks.py"])   # doctest: +SKIP
 []
@@ -9,19 +14,21 @@ the chosen codes.
 from __future__ import annotations
 
 import ast
+import gc
 import os
-import re
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import graphs
 from .collect import FileFacts, collect
 from .findings import Finding, chosen_codes
-from .rules import check_file
+from .modern import downgrade
+from .rules import TaskIndex, check_file
 
 SKIPPED_DIRECTORIES = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
 MAX_RESULT_BYTES = 64 * 1024
-_NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 
 class LintUsageError(ValueError):
@@ -30,26 +37,43 @@ class LintUsageError(ValueError):
 
 def discover(paths: list[str]) -> list[tuple[Path, bool]]:
     """(file, named explicitly) for each path; directories are walked for
-    ``*.py`` and ``*.json`` (hidden and virtualenv folders skipped)."""
-    found: list[tuple[Path, bool]] = []
+    ``*.py`` and ``*.json`` (hidden and virtualenv folders skipped). Usage
+    errors are raised before any file is read."""
+    for given in paths:
+        path = Path(given)
+        if path.is_file() and path.suffix not in (".py", ".json"):
+            raise LintUsageError(f"{given}: not a .py or .json file")
+        if not path.exists():
+            raise LintUsageError(f"{given}: no such file or directory")
+    return list(_unique(_walk(paths)))
+
+
+def _walk(paths: list[str]) -> Iterator[tuple[Path, bool]]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
             for folder, subfolders, files in os.walk(path):
                 subfolders[:] = sorted(d for d in subfolders
                                        if not d.startswith(".") and d not in SKIPPED_DIRECTORIES)
-                found += [(Path(folder) / f, False) for f in sorted(files) if f.endswith((".py", ".json"))]
-        elif path.is_file():
-            if path.suffix not in (".py", ".json"):
-                raise LintUsageError(f"{given}: not a .py or .json file")
-            found.append((path, True))
+                for name in sorted(files):
+                    if name.endswith((".py", ".json")):
+                        yield Path(folder) / name, False
         else:
-            raise LintUsageError(f"{given}: no such file or directory")
-    unique: dict[Path, tuple[Path, bool]] = {}
+            yield path, True
+
+
+def _unique(found: Iterator[tuple[Path, bool]]) -> Iterator[tuple[Path, bool]]:
+    seen: dict[Path, bool] = {}
+    ordered: list[Path] = []
+    paths: dict[Path, Path] = {}
     for path, explicit in found:
         key = path.resolve()
-        unique[key] = (path, explicit or unique.get(key, (path, False))[1])
-    return list(unique.values())
+        if key not in seen:
+            ordered.append(key)
+            paths[key] = path
+        seen[key] = explicit or seen.get(key, False)
+    for key in ordered:
+        yield paths[key], seen[key]
 
 
 def display_path(path: Path) -> str:
@@ -58,6 +82,22 @@ def display_path(path: Path) -> str:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         return str(path)
+
+
+def parse_source(text: str, filename: str) -> ast.Module:
+    """The module's tree, also for code written for a newer Python than the
+    running one (see :mod:`planner.lint.modern`). Raises the running
+    parser's SyntaxError when the code is broken."""
+    try:
+        return ast.parse(text, filename)
+    except SyntaxError as error:
+        newer = downgrade(text)
+        if newer is None:
+            raise
+        try:
+            return ast.parse(newer, filename)
+        except SyntaxError:
+            raise error from None
 
 
 def lint_paths(paths: list[str], select: str | None = None, ignore: str | None = None,
@@ -76,12 +116,57 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
         except ValueError as error:
             raise LintUsageError(str(error)) from None
     files = discover(paths)
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))  # long a | b | c ... canvases
 
+    limit = sys.getrecursionlimit()
+    collecting = gc.isenabled()
+    # Syntax trees hold no reference cycles: reference counting frees each as soon as its file is done,
+    # and the cyclic collector would only walk them again and again.
+    gc.disable()
+    sys.setrecursionlimit(max(limit, 10_000))  # long a | b | c ... canvases and deep expressions
+    try:
+        findings, checked, graph_files = _read_all(files, graph_attribute)
+        index = TaskIndex()
+        for item in checked:
+            index.add(item.module, item.facts)
+        for item in checked:
+            if item.facts.worth_checking():
+                findings += [f for f in check_file(item.display, item.facts, index)
+                             if not _suppressed(f, item.facts.noqa)]
+    finally:
+        sys.setrecursionlimit(limit)
+        if collecting:
+            gc.enable()
+
+    loaded: dict[str, tuple[object, dict]] = {}
+    for display, path, positions, noqa, problem in graph_files:
+        if problem:
+            found = [graphs.invalid_graph(display, path, problem, positions)]
+            graph = None
+        else:
+            found = []
+            graph = _lint_graph(display, path, graph_attribute, positions, found)
+        findings += [f for f in found if not _suppressed(f, noqa)]
+        loaded[display] = (graph, positions)
+    if run_report is not None:
+        findings += graphs.large_results(report, display_path(Path(report)), run_report, loaded, max_result_bytes)
+
+    return sorted({f for f in findings if f.code in codes})
+
+
+@dataclass
+class _Item:
+    display: str
+    module: tuple[str, ...]
+    facts: FileFacts
+
+
+def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
+    """Pass one: every file read, parsed and reduced to facts, its tree
+    dropped. Returns (PLN000 findings, facts of the Python files, graph
+    files to load)."""
     findings: list[Finding] = []
-    sources: dict[str, list[str]] = {}
-    parsed: dict[str, tuple[Path, FileFacts, ast.Module]] = {}
-    graph_jsons: list[tuple[str, Path, str]] = []
+    checked: list[_Item] = []
+    graph_files: list[tuple] = []
     for path, explicit in files:
         display = display_path(path)
         try:
@@ -89,14 +174,20 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
         except UnicodeDecodeError as error:
             findings.append(Finding(display, 1, 1, "PLN000", f"not UTF-8 text: {error.reason}"))
             continue
-        sources[display] = text.splitlines()
-        if path.suffix == ".json":
-            if explicit or graphs.is_graph_json(text):
-                graph_jsons.append((display, path, text))
+        except OSError as error:
+            findings.append(Finding(display, 1, 1, "PLN000", f"cannot read the file: {error.strerror or error}"))
             continue
+        if path.suffix == ".json":
+            problem = graphs.node_link_problem(text)
+            if explicit or problem is None:
+                graph_files.append((display, path, graphs.node_positions_json(text), {}, problem))
+            continue
+        module = path.resolve().with_suffix("").parts
         try:
-            tree = ast.parse(text, str(path))
-            facts = collect(text, str(path), tree)
+            tree = parse_source(text, str(path))
+            facts = collect(text, str(path), tree, module)
+            is_graph = "DiGraph" in text and graphs.is_graph_module(tree, graph_attribute)
+            positions = graphs.node_positions_py(tree) if is_graph else None
         except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
             line = getattr(error, "lineno", None) or 1
             column = getattr(error, "offset", None) or 1
@@ -107,28 +198,12 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
             findings.append(Finding(display, 1, 1, "PLN000", "expressions nested too deeply to analyse",
                                     "split the long expression; nothing else in this file was checked"))
             continue
-        parsed[display] = (path, facts, tree)
-
-    index: dict[str, list] = {}
-    for _, facts, _ in parsed.values():
-        for name, task in facts.tasks.items():
-            index.setdefault(name, []).append(task)
-    for display, (_, facts, _) in parsed.items():
-        findings += check_file(display, facts, index)
-
-    loaded: dict[str, tuple[object, dict]] = {}
-    for display, (path, _, tree) in parsed.items():
-        if graphs.is_graph_module(tree, graph_attribute):
-            positions = graphs.node_positions_py(tree)
-            loaded[display] = (_lint_graph(display, path, graph_attribute, positions, findings), positions)
-    for display, path, text in graph_jsons:
-        positions = graphs.node_positions_json(text)
-        loaded[display] = (_lint_graph(display, path, graph_attribute, positions, findings), positions)
-    if run_report is not None:
-        findings += graphs.large_results(report, display_path(Path(report)), run_report, loaded, max_result_bytes)
-
-    kept = {f for f in findings if f.code in codes and not _suppressed(f, sources.get(f.path, []))}
-    return sorted(kept)
+        del tree
+        if facts.worth_checking() or facts.tasks or facts.reexports:
+            checked.append(_Item(display, module, facts))
+        if positions is not None:
+            graph_files.append((display, path, positions, facts.noqa, None))
+    return findings, checked, graph_files
 
 
 def _lint_graph(display: str, path: Path, attribute: str, positions: dict, findings: list):
@@ -140,13 +215,10 @@ def _lint_graph(display: str, path: Path, attribute: str, positions: dict, findi
     return graph
 
 
-def _suppressed(finding: Finding, lines: list[str]) -> bool:
+def _suppressed(finding: Finding, noqa: dict) -> bool:
     """``# noqa`` on the finding's line hides everything; ``# noqa: CODES``
     hides those codes (as ruff does). PLN000 cannot be hidden."""
-    if finding.code == "PLN000" or not 0 < finding.line <= len(lines):
+    if finding.code == "PLN000" or finding.line not in noqa:
         return False
-    match = _NOQA.search(lines[finding.line - 1])
-    if not match:
-        return False
-    codes = match.group("codes")
-    return codes is None or finding.code in {c.upper() for c in re.split(r"[\s,]+", codes)}
+    codes = noqa[finding.line]
+    return codes is None or finding.code in codes

@@ -37,14 +37,15 @@ class Rule:
 RULES: dict[str, Rule] = {rule.code: rule for rule in [
     Rule("PLN000", "syntax-error", "The file cannot be parsed", "error",
          "The file has a syntax error (or is not UTF-8), so none of its canvases can be checked."),
-    Rule("PLN001", "independent-chain", "Chain whose steps do not use each other's results", "warning",
-         "No step of this chain consumes an upstream result and the steps look independent (all .si(), or the "
-         "same task repeated with .si()). A group runs independent work in parallel; keep the chain only if the "
-         "order itself matters."),
-    Rule("PLN002", "result-arity", "A .s() step cannot take the upstream result", "error",
-         "In a chain each .s() step is called with the previous step's result as first argument (one list after "
-         "a group), then its own arguments. When the task's parameters cannot take that, the step fails with "
-         "TypeError at run time. Use .si() if the step should not receive the result."),
+    Rule("PLN001", "independent-chain", "A fan-out written as a chain", "warning",
+         "After its first step, the chain runs one task two or more times with .si() and different arguments, "
+         "and no step receives another's result: the calls look independent. A group runs them in parallel. "
+         "The rule assumes no call needs the side effects of the one before; keep the chain if it does."),
+    Rule("PLN002", "task-arguments", "A step or call whose task cannot take its arguments", "error",
+         "Celery calls a task with what the canvas passes (the upstream result first for .s() steps, one list "
+         "after a group or as a chord body; the start arguments for the first steps) and then the signature's own "
+         "arguments. When the task's parameters cannot take them (too many, an unknown keyword, a required "
+         "parameter left without a value) the task fails with TypeError at run time."),
     Rule("PLN003", "sync-get-in-task", "Waiting for a result inside a task", "error",
          "Calling .get() on a result inside a task blocks a worker slot until another task finishes; with all "
          "slots waiting the pool deadlocks, and Celery refuses it at run time. Chain the work instead, or use a "
@@ -61,6 +62,16 @@ RULES: dict[str, Rule] = {rule.code: rule for rule in [
     Rule("PLN007", "empty-chord-header", "Chord with an empty header", "warning",
          "A chord whose header is empty runs its body at once with an empty list; if the header is built "
          "elsewhere, build it before the chord."),
+    Rule("PLN008", "canvas-celery-mishandles", "A canvas shape Celery hangs on or runs wrongly", "error",
+         "A chord that is a direct member of a group inside a chord header makes the outer chord hang (Redis, "
+         "RabbitMQ), raise ChordError or drop results; a group that is a direct member of a chord header reaches "
+         "the body reversed. Wrap the chord (or the group) in a one-element chain: it adds no task and no "
+         "dependency."),
+    Rule("PLN009", "errback-arguments", "An errback that cannot take what Celery passes errbacks", "error",
+         "Celery calls an errback (link_error, on_error) in the worker as errback(request, exc, traceback, *own) "
+         "when it is a plain function task whose remaining parameters take more than one argument; otherwise "
+         "(bind=True, one parameter) it sends it as a task with the failed task's id first. An errback written for "
+         "the other convention fails, or silently gets the task id where its own argument was meant."),
     Rule("PLN100", "invalid-graph", "The graph file breaks the graph contract", "error",
          "The graph file could not be loaded or validated (cycle, missing task, arity of a .s() node against its "
          "predecessors, non-JSON arguments, ...): planner plan/run would refuse it."),

@@ -40,13 +40,35 @@ def is_graph_module(tree: ast.Module, attribute: str = "graph") -> bool:
     return False
 
 
-def is_graph_json(text: str) -> bool:
-    """A node-link document: an object whose ``nodes`` is a list."""
+def node_link_problem(text: str) -> str | None:
+    """Why ``text`` is not a networkx node-link graph (one line, prefixed
+    ``N: `` when it points at a line), or None when it is one: an object
+    with a ``nodes`` list of objects with an ``id`` and an ``edges`` (or
+    ``links``) list of objects with a ``source`` and a ``target``.
+
+    >>> node_link_problem('{"nodes": [{"id": "a"}], "edges": []}') is None
+    True
+    >>> node_link_problem('{"nodes": [{"path": "x.py"}]}')
+    "not a networkx node-link graph: no 'edges' (or 'links') list"
+    """
     try:
         data = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and isinstance(data.get("nodes"), list)
+    except json.JSONDecodeError as error:
+        return f"{error.lineno}: invalid JSON: {error.msg}"
+    except ValueError as error:
+        return f"invalid JSON: {error}"
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        return "not a networkx node-link graph (no 'nodes' list)"
+    key = "links" if "links" in data else "edges"
+    if not isinstance(data.get(key), list):
+        return "not a networkx node-link graph: no 'edges' (or 'links') list"
+    for number, node in enumerate(data["nodes"]):
+        if not isinstance(node, dict) or "id" not in node:
+            return f"not a networkx node-link graph: nodes[{number}] has no 'id'"
+    for number, edge in enumerate(data[key]):
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            return f"not a networkx node-link graph: {key}[{number}] needs a 'source' and a 'target'"
+    return None
 
 
 def node_positions_py(tree: ast.Module) -> dict[str, tuple[int, int]]:
