@@ -37,6 +37,7 @@ TEXT_LIMIT = 100  # source texts kept for hints, longer ones are summarised
 _HOT = re.compile(r"\.\s*(?:s|si|signature|subtask|delay|apply_async|on_error|link_error|set|send_task)\s*\("
                   r"|\b(?:chain|group|chord|signature|subtask|link_error|task|shared_task)\b|\|")
 _WAIT = re.compile(r"\.\s*(?:get|join|wait)\s*\(")
+_BIG = re.compile(r"\.\s*(?:read|read_text|read_bytes|readlines)\s*\(|json\.load\b|\brange\s*\(|\*")
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 Position = tuple[int, int]  # 1-based line, 1-based character column
@@ -242,7 +243,10 @@ def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = Non
     if "noqa" in source:
         facts.noqa = noqa_lines(lines)
     walker = _Walker(tree, lines, facts, module, walrus=":=" in source)
-    walker.run()
+    try:
+        walker.run()
+    finally:
+        walker.scopes.clear()  # scopes point back at the walker: break the cycle so the tree is freed at once
     if module and module[-1] == "__init__":
         for node in tree.body:  # a package's re-exports, to follow `from package import task`
             if isinstance(node, ast.ImportFrom):
@@ -353,8 +357,9 @@ def _task_decorator(decorator) -> tuple[bool, bool, str | None]:
     return is_task, bool(call and _is_true(_keyword(call, "bind"))), registered
 
 
-def task_definition(function) -> TaskDef | None:
-    """The :class:`TaskDef` of a decorated function, or None."""
+def task_definition(function, look_for_large: bool = True) -> TaskDef | None:
+    """The :class:`TaskDef` of a decorated function, or None (its large
+    return is looked for only when ``look_for_large``)."""
     for decorator in function.decorator_list:
         is_task, bound, registered = _task_decorator(decorator)
         if is_task:
@@ -373,7 +378,7 @@ def task_definition(function) -> TaskDef | None:
         name=function.name, line=function.lineno, positional=tuple(positional),
         required=len(positional) - defaults, varargs=args.vararg is not None, keyword_only=keyword_only,
         keyword_required=keyword_required, varkw=args.kwarg is not None, bound=bound,
-        large_return=_large_return(function), registered=registered,
+        large_return=_large_return(function) if look_for_large else None, registered=registered,
     )
 
 
@@ -582,6 +587,9 @@ class _Walker(ast.NodeVisitor):
         if aliases:
             pattern = re.compile(_HOT.pattern + "|" + "|".join(rf"\b{re.escape(a)}\b" for a in aliases))
         self.hot = [number for number, line in enumerate(lines, 1) if pattern.search(line)]
+        self.wait_lines = [n for n, line in enumerate(lines, 1) if _WAIT.search(line)] if _WAIT.search(
+            "\n".join(lines[n - 1] for n in self.hot)) else []
+        self.big_lines = [n for n, line in enumerate(lines, 1) if len(line) >= BIG_BYTES or _BIG.search(line)]
         self.scopes: list[_Scope] = [_Scope("module", tree.body, walker=self)]
         self.named_uses: list[dict[str, CanvasUse]] = [{}]
         self.task_stack: list[str] = []
@@ -610,9 +618,11 @@ class _Walker(ast.NodeVisitor):
         """The node's source as written (one line), else as ast prints it."""
         return self.text(node) or ast.unparse(node)
 
-    def is_hot(self, first: int, last: int) -> bool:
-        index = bisect.bisect_left(self.hot, first)
-        return index < len(self.hot) and self.hot[index] <= last
+    def is_hot(self, first: int, last: int, lines: list[int] | None = None) -> bool:
+        """Is one of ``lines`` (default: the hot ones) in ``first..last``?"""
+        lines = self.hot if lines is None else lines
+        index = bisect.bisect_left(lines, first)
+        return index < len(lines) and lines[index] <= last
 
     # imports ---------------------------------------------------------------------------------------------
 
@@ -918,7 +928,7 @@ class _Walker(ast.NodeVisitor):
             self.visit(node)
 
     def function(self, node) -> None:
-        task = task_definition(node)
+        task = task_definition(node, self.is_hot(node.lineno, node.end_lineno, self.big_lines))
         if task:
             self.facts.tasks.setdefault(task.name, task)
         params = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
@@ -996,10 +1006,12 @@ class _Walker(ast.NodeVisitor):
                 self.visit_call_parts(node)
                 return
         if isinstance(func, ast.Attribute) and func.attr in APPLY_METHODS:
+            if self.mark_applied(func.value, node, func.attr):
+                self.visit_call_parts(node)
+                return
             canvas = self.parse(func.value)
             start = self.start(node, func.attr, canvas)
             if (canvas is not None and self.record(func.value, start, canvas)) \
-                    or self.mark_applied(func.value, node, func.attr) \
                     or (canvas is None and self.task_call(node, func, start)):
                 self.visit_call_parts(node)
                 return
@@ -1082,8 +1094,7 @@ class _Walker(ast.NodeVisitor):
 
     def waits(self, function, task: str) -> list[ResultWait]:
         """``.get()`` / ``.join()`` / ``.wait()`` on results inside a task body."""
-        lines = range(function.lineno, function.end_lineno + 1)
-        if not any(_WAIT.search(self.lines[n - 1]) for n in lines if n <= len(self.lines)):
+        if not self.is_hot(function.lineno, function.end_lineno, self.wait_lines):
             return []
         results, allowed, waits = set(), set(), []
         statements = list(_statements(function.body))
@@ -1099,7 +1110,7 @@ class _Walker(ast.NodeVisitor):
                 continue
             first, last = statement.lineno, (statement.body[0].lineno - 1 if hasattr(statement, "body")
                                              else statement.end_lineno)
-            if not any(_WAIT.search(self.lines[n - 1]) for n in range(first, max(first, last) + 1)):
+            if not self.is_hot(first, max(first, last), self.wait_lines):
                 continue
             for node in _own_expressions(statement):
                 if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import ast
 import gc
+import multiprocessing
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +31,10 @@ from .rules import TaskIndex, check_file
 
 SKIPPED_DIRECTORIES = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
 MAX_RESULT_BYTES = 64 * 1024
+# What a file must mention for any rule to apply to it; met while walking a folder, a file that mentions none of
+# it is not parsed (most of a web project: models, views without tasks, forms, settings).
+RELEVANT = re.compile(r"celery|task|\b(?:chain|group|chord)\b|signature|subtask|\.si?\(|\.delay\(|\.apply_async\("
+                      r"|link_error|on_error|DiGraph")
 
 
 class LintUsageError(ValueError):
@@ -160,50 +166,78 @@ class _Item:
     facts: FileFacts
 
 
+PARALLEL_FROM = 200  # files; below this a process pool costs more than it saves
+CHUNK = 16
+
+
 def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
     """Pass one: every file read, parsed and reduced to facts, its tree
     dropped. Returns (PLN000 findings, facts of the Python files, graph
-    files to load)."""
+    files to load). Large trees are read by one process per core (forked:
+    nothing is imported again); results come back in the files' order."""
     findings: list[Finding] = []
     checked: list[_Item] = []
     graph_files: list[tuple] = []
-    for path, explicit in files:
-        display = display_path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as error:
-            findings.append(Finding(display, 1, 1, "PLN000", f"not UTF-8 text: {error.reason}"))
-            continue
-        except OSError as error:
-            findings.append(Finding(display, 1, 1, "PLN000", f"cannot read the file: {error.strerror or error}"))
-            continue
-        if path.suffix == ".json":
-            problem = graphs.node_link_problem(text)
-            if explicit or problem is None:
-                graph_files.append((display, path, graphs.node_positions_json(text), {}, problem))
-            continue
-        module = path.resolve().with_suffix("").parts
-        try:
-            tree = parse_source(text, str(path))
-            facts = collect(text, str(path), tree, module)
-            is_graph = "DiGraph" in text and graphs.is_graph_module(tree, graph_attribute)
-            positions = graphs.node_positions_py(tree) if is_graph else None
-        except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
-            line = getattr(error, "lineno", None) or 1
-            column = getattr(error, "offset", None) or 1
-            findings.append(Finding(display, line, column, "PLN000", f"syntax error: {getattr(error, 'msg', error)}",
-                                    "fix the syntax; nothing else in this file was checked"))
-            continue
-        except RecursionError:
-            findings.append(Finding(display, 1, 1, "PLN000", "expressions nested too deeply to analyse",
-                                    "split the long expression; nothing else in this file was checked"))
-            continue
-        del tree
-        if facts.worth_checking() or facts.tasks or facts.reexports:
-            checked.append(_Item(display, module, facts))
-        if positions is not None:
-            graph_files.append((display, path, positions, facts.noqa, None))
+    workers = min(os.cpu_count() or 1, 8)
+    jobs = [(path, explicit, graph_attribute) for path, explicit in files]
+    if workers > 1 and len(jobs) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = list(pool.imap(_read_chunk, _chunks(jobs, CHUNK)))
+        results = [result for chunk in results for result in chunk]
+    else:
+        results = [_read_file(*job) for job in jobs]
+    for found, item, graph_file in results:
+        findings += found
+        if item is not None:
+            checked.append(item)
+        if graph_file is not None:
+            graph_files.append(graph_file)
     return findings, checked, graph_files
+
+
+def _chunks(jobs: list, size: int) -> Iterator[list]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start:start + size]
+
+
+def _read_chunk(jobs: list) -> list:
+    return [_read_file(*job) for job in jobs]
+
+
+def _read_file(path: Path, explicit: bool, graph_attribute: str):
+    """(PLN000 findings, the file's facts or None, graph file or None)."""
+    display = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        return [Finding(display, 1, 1, "PLN000", f"not UTF-8 text: {error.reason}")], None, None
+    except OSError as error:
+        return [Finding(display, 1, 1, "PLN000", f"cannot read the file: {error.strerror or error}")], None, None
+    if path.suffix == ".json":
+        problem = graphs.node_link_problem(text)
+        if explicit or problem is None:
+            return [], None, (display, path, graphs.node_positions_json(text), {}, problem)
+        return [], None, None
+    if not explicit and not RELEVANT.search(text):
+        return [], None, None
+    module = path.resolve().with_suffix("").parts
+    try:
+        tree = parse_source(text, str(path))
+        facts = collect(text, str(path), tree, module)
+        is_graph = "DiGraph" in text and graphs.is_graph_module(tree, graph_attribute)
+        positions = graphs.node_positions_py(tree) if is_graph else None
+    except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
+        line = getattr(error, "lineno", None) or 1
+        column = getattr(error, "offset", None) or 1
+        return [Finding(display, line, column, "PLN000", f"syntax error: {getattr(error, 'msg', error)}",
+                        "fix the syntax; nothing else in this file was checked")], None, None
+    except RecursionError:
+        return [Finding(display, 1, 1, "PLN000", "expressions nested too deeply to analyse",
+                        "split the long expression; nothing else in this file was checked")], None, None
+    del tree
+    item = _Item(display, module, facts) if facts.worth_checking() or facts.tasks or facts.reexports else None
+    graph_file = (display, path, positions, facts.noqa, None) if positions is not None else None
+    return [], item, graph_file
 
 
 def _lint_graph(display: str, path: Path, attribute: str, positions: dict, findings: list):

@@ -20,7 +20,7 @@ continuations. Nothing is executed. Anything else stays a syntax error.
 >>> import ast
 >>> source = 'type Ids = list[int]\\ndef first[T](items: list[T]) -> T: return items[0]\\nx = f"{d["k"]}"\\n'
 >>> print(downgrade(source))
-Ids       = list[int]
+Ids      = list[int]
 def first   (items: list[T]) -> T: return items[0]
 x = "         "
 <BLANKLINE>
@@ -45,6 +45,20 @@ _TOKEN = re.compile(r"""
   | (?P<space>[ \t\f\r]+)
   | (?P<other>[^\s\w'"\#(\[{)\]}\\]+|\\)
 """, re.VERBOSE)
+_SPARSE = re.compile(r"""
+    (?P<comment>\#[^\r\n]*)
+  | (?P<string>(?<![\w])(?P<prefix>[rRbBuUfFtT]{0,2})(?P<quote>'''|\"\"\"|'|\"))
+  | (?<![\w.])(?P<keyword>def|class|type|except)\b
+""", re.VERBOSE)
+_STRING_REST = {  # a plain string after its opening quote
+    "'": re.compile(r"(?:[^'\\\n]|\\.)*'", re.DOTALL),
+    '"': re.compile(r'(?:[^"\\\n]|\\.)*"', re.DOTALL),
+    "'''": re.compile(r"(?:[^'\\]|\\.|'(?!''))*'''", re.DOTALL),
+    '"""': re.compile(r'(?:[^"\\]|\\.|"(?!""))*"""', re.DOTALL),
+}
+# Cheap test before a scan: could the file hold a construct rewritten here?
+_MAYBE_NEWER = re.compile(r"^[ \t]*type[ \t]+\w|\b(?:def|class)[ \t]+\w+[ \t]*\[|[fFtT][rR]?['\"]|[rR][fFtT]['\"]"
+                          r"|^[ \t]*except\b[^:(\n]*,", re.MULTILINE)
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 _SPACE = re.compile(r"[ \t\f]*")
 
@@ -56,15 +70,17 @@ class _Unreadable(Exception):
 def downgrade(source: str) -> str | None:
     """``source`` with newer-grammar constructs rewritten in place, or None
     when there is nothing this module knows how to rewrite."""
+    if not _MAYBE_NEWER.search(source):
+        return None  # a plain syntax error: not worth a scan
     try:
         edits = _Scanner(source).edits()
-    except (_Unreadable, IndexError):
+    except (_Unreadable, IndexError, ValueError):
         return None
     if not edits:
         return None
     parts, last = [], 0
     for start, end, replacement in sorted(edits):
-        if start < last:  # nested in an edit already made (an f-string inside type parameters)
+        if start < last:  # nested in an edit already made
             continue
         parts += [source[last:start], replacement]
         last = end
@@ -80,7 +96,7 @@ def blank(text: str, head: str = "", tail: str = "") -> str:
     >>> blank('f"{x}"', '"', '"')
     '"    "'
     >>> blank('[\\n  T\\n]')
-    ' \\\\\\n  \\\\\\n '
+    '\\\\\\n  \\\\\\n '
     """
     lines = text.split("\n")
     sizes = [len(line.encode()) for line in lines]
@@ -100,70 +116,51 @@ class _Scanner:
     def __init__(self, source: str):
         self.source = source
         self.found: list[tuple[int, int, str]] = []
+        self.newer = False  # the string being scanned needs PEP 701
 
     def edits(self) -> list[tuple[int, int, str]]:
-        source, position, depth = self.source, 0, 0
-        significant: list[str] = []  # the last few significant tokens of the logical line
-        while position < len(source):
-            match = _TOKEN.match(source, position)
+        """Only comments, strings and the keywords that start the rewritten
+        constructs are looked at; the regex skips everything else."""
+        source, position, search = self.source, 0, _SPARSE.search
+        while True:
+            match = search(source, position)
             if match is None:
-                raise _Unreadable(position)
-            kind = "string" if match.group("string") is not None else match.lastgroup
-            if kind == "string":
+                return self.found
+            position = match.end()
+            if match.group("string") is not None:
+                self.newer = False
                 end = self.string_end(match.end("prefix"), match.group("prefix"), match.group("quote"))
-                if set(match.group("prefix").lower()) & {"f", "t"}:
-                    self.maybe_blank_fstring(match.start(), end)
-                significant.append("string")
+                if self.newer:
+                    text = source[match.start():end]
+                    edge = '""' if "\n" in text else '"'
+                    self.found.append((match.start(), end, blank(text, edge, edge)))
                 position = end
                 continue
-            text = match.group()
-            if kind == "name":
-                if text in ("def", "class") and self.type_parameters_after(match.end()):
-                    pass
-                elif text == "type" and depth == 0 and self.at_statement_start(significant):
-                    self.type_alias(match.start(), match.end())
-                elif text == "except" and depth == 0 and self.at_statement_start(significant):
-                    self.except_names(match.end())
-                significant.append(text)
-            elif kind == "open":
-                depth += 1
-                significant.append(text)
-            elif kind == "close":
-                depth = max(depth - 1, 0)
-                significant.append(text)
-            elif kind == "newline":
-                if depth == 0:
-                    significant = []
-            elif kind == "other":
-                significant.append(text)
-                if text.endswith((";", ":")) and depth == 0:
-                    significant = [] if text.endswith(";") else significant
-            position = match.end()
-            del significant[:-3]
-        return self.found
+            word = match.group("keyword")
+            if word in ("def", "class"):
+                self.type_parameters_after(position)
+            elif word and self.at_statement_start(match.start()):
+                if word == "type":
+                    self.type_alias(match.start(), position)
+                else:
+                    self.except_names(position)
 
-    @staticmethod
-    def at_statement_start(significant: list[str]) -> bool:
-        return not significant or significant[-1] in (";", ":") or significant[-1].endswith(":")
+    def at_statement_start(self, index: int) -> bool:
+        """Only blanks before ``index`` on its line, or a ``;`` / ``:``."""
+        before = self.source[self.source.rfind("\n", 0, index) + 1:index].rstrip()
+        return not before or before.endswith((";", ":"))
 
     # strings -------------------------------------------------------------------------------------------------
 
     def string_end(self, position: int, prefix: str, quote: str) -> int:
-        """Index just after the string whose body starts at ``position``."""
+        """Index just after the string whose opening quote is at ``position``."""
         lowered = prefix.lower()
         if "f" in lowered or "t" in lowered:
             return self.fstring_end(position + len(quote), quote, "r" in lowered)
-        source, index = self.source, position + len(quote)
-        while True:
-            if source.startswith(quote, index):
-                return index + len(quote)
-            char = source[index]
-            if char == "\\":
-                index += 2
-                continue
-            if char == "\n" and len(quote) == 1:
-                raise _Unreadable(index)
-            index += 1
+        match = _STRING_REST[quote].match(self.source, position + len(quote))
+        if match is None:
+            raise _Unreadable(position)
+        return match.end()
 
     def fstring_end(self, index: int, quote: str, raw: bool) -> int:
         source = self.source
@@ -177,7 +174,7 @@ class _Scanner:
                 else:
                     index += 2
             elif char == "{":
-                index = index + 2 if source.startswith("{", index + 1) else self.field_end(index + 1)
+                index = index + 2 if source.startswith("{", index + 1) else self.field_end(index + 1, quote)
             elif char == "}":
                 index += 2 if source.startswith("}", index + 1) else 1
             elif char == "\n" and len(quote) == 1:
@@ -185,56 +182,59 @@ class _Scanner:
             else:
                 index += 1
 
-    def field_end(self, index: int) -> int:
+    def field_end(self, index: int, quote: str) -> int:
         """Index after the ``}`` closing a replacement field whose expression
-        starts at ``index`` (PEP 701: any string, comment or line break)."""
+        starts at ``index``. Notes in ``self.newer`` what only PEP 701
+        allows there: the enclosing quote, a backslash, a comment, or a
+        line break in a one-line string."""
         source, depth = self.source, 0
         while True:
             match = _TOKEN.match(source, index)
             if match is None:
                 raise _Unreadable(index)
             if match.group("string") is not None:
-                index = self.string_end(match.end("prefix"), match.group("prefix"), match.group("quote"))
+                inner = match.group("quote")
+                if inner[0] == quote[0] and (len(quote) == 1 or len(inner) == 3):
+                    self.newer = True
+                end = self.string_end(match.end("prefix"), match.group("prefix"), inner)
+                if "\\" in source[match.start():end]:
+                    self.newer = True
+                index = end
                 continue
-            text = match.group()
-            if match.lastgroup == "open":
+            kind, text = match.lastgroup, match.group()
+            if kind in ("comment", "continuation") or (kind == "other" and "\\" in text):
+                self.newer = True
+            elif kind == "newline" and len(quote) == 1:
+                self.newer = True
+            elif kind == "open":
                 depth += 1
-            elif match.lastgroup == "close":
+            elif kind == "close":
                 if depth == 0:
                     if text != "}":
                         raise _Unreadable(index)
                     return match.end()
                 depth -= 1
-            elif match.lastgroup == "other" and depth == 0:
+            elif kind == "other" and depth == 0:
                 for offset, char in enumerate(text):
                     if char == "!" and not text.startswith("=", offset + 1):
-                        return self.field_end(match.start() + offset + 1)  # conversion: up to ':' or '}'
+                        return self.field_end(match.start() + offset + 1, quote)  # conversion: up to ':' or '}'
                     if char == ":":
-                        return self.spec_end(match.start() + offset + 1)
+                        return self.spec_end(match.start() + offset + 1, quote)
             index = match.end()
 
-    def spec_end(self, index: int) -> int:
+    def spec_end(self, index: int, quote: str) -> int:
         """Index after the ``}`` ending a format spec (which may nest fields)."""
         source = self.source
         while True:
             char = source[index]
             if char == "{":
-                index = self.field_end(index + 1)
+                index = self.field_end(index + 1, quote)
             elif char == "}":
                 return index + 1
             elif char == "\\":
                 index += 2
             else:
                 index += 1
-
-    def maybe_blank_fstring(self, start: int, end: int) -> None:
-        text = self.source[start:end]
-        try:
-            ast.parse(text.lstrip(), mode="eval")
-        except SyntaxError:
-            self.found.append((start, end, blank(text, '""' if "\n" in text else '"', '""' if "\n" in text else '"')))
-        except (ValueError, RecursionError):
-            pass
 
     # PEP 695 / 758 -------------------------------------------------------------------------------------------
 
