@@ -107,7 +107,7 @@ def modern_module(rng: random.Random, lines: int) -> str:
     for _ in range(lines // 8):
         name = _name(rng)
         out += ["", f"def {name}[T](items: list[T], key: str = 'id') -> list[T]:",
-                f"    labels = [f\"{{item[\"name\"]}} #{{item[\"id\"]}}\" for item in items]",
+                "    labels = [f\"{item[\"name\"]} #{item[\"id\"]}\" for item in items]",
                 "    return sorted(items, key=lambda item: labels.index(f\"{item[\"name\"]} #{item[\"id\"]}\"))"]
     _pad(out, rng, lines)
     return "\n".join(out) + "\n"

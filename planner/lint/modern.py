@@ -30,7 +30,6 @@ True
 
 from __future__ import annotations
 
-import ast
 import re
 
 _TOKEN = re.compile(r"""
