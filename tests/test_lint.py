@@ -396,3 +396,146 @@ def test_clean_json_and_sarif():
     clean = FIXTURES / "code" / "pln001_clean.py"
     assert json.loads(lint(clean, "--format", "json").stdout) == {"findings": []}
     assert json.loads(lint(clean, "--format", "sarif").stdout)["runs"][0]["results"] == []
+
+
+# --- issue 12: real code bases -----------------------------------------------------------------------------
+
+CELERY_HEAD = "from celery import Celery, chain, chord, group\napp = Celery('t')\n\n@app.task\ndef add(x, y):\n    return x + y\n\n"
+
+
+def test_modern_syntax_fixture_is_read_at_the_right_column():
+    """Python 3.12/3.13 code under the 3.11 interpreter: no PLN000, and the
+    finding after a PEP 701 f-string on the same line keeps its column."""
+    found = findings(FIXTURES / "code" / "modern_syntax_bad.py")
+    assert [(f["line"], f["column"], f["code"]) for f in found] == [(35, 57, "PLN002")]
+
+
+@pytest.mark.parametrize("source", [
+    "type Ids = list[int]\n",
+    "type Pair[T: (int, str) = int] = tuple[T, T]\n",
+    "def first[T](items: list[T]) -> T:\n    return items[0]\n",
+    "class Box[\n    T,  # comment\n    *Ts,\n    **P,\n]:\n    pass\n",
+    'x = f"{d["k"]}"\n',
+    'x = f"{\n    d["k"]  # comment\n}" + "tail"\n',
+    "x = f\"{'\\n'.join(parts)}\"\n",
+    'x = f"{a!r:>{width}} {f"{b:{c}}"}"\n',
+    'x = rf"{d["k"]}\\d"\n',
+    "try:\n    pass\nexcept ValueError, TypeError:\n    pass\n",
+    'é = t"{d["é"]}"; y = 1\n',
+])
+def test_newer_grammar_is_rewritten_in_place(source):
+    import ast
+
+    from planner.lint.modern import downgrade
+
+    with pytest.raises(SyntaxError):
+        ast.parse(source)
+    rewritten = downgrade(source)
+    ast.parse(rewritten)
+    assert [len(line.encode()) for line in rewritten.split("\n")] == [len(line.encode()) for line in source.split("\n")]
+
+
+def test_broken_code_stays_a_syntax_error(tmp_path):
+    source = tmp_path / "broken.py"
+    source.write_text('from celery import chain\nlabel = f"{name}"\ndef run(:\n    pass\n')
+    assert [(f["line"], f["code"]) for f in findings(source)] == [(3, "PLN000")]
+
+
+def test_pln006_hints_keep_what_runs():
+    by_line = {f["line"]: f for f in findings(FIXTURES / "code" / "pln006_bad.py")}
+    called = by_line[13]["fix"]  # chain(add.si(1, 2))()
+    assert "add.si(1, 2).delay()" in called and "in this process" in called
+    assert "add.s(1, 2) in its place: .delay() works the same" in by_line[14]["fix"]
+
+
+def test_pln001_says_what_it_assumes():
+    (finding, *_) = findings(FIXTURES / "code" / "pln001_bad.py")
+    assert "assumes each refresh call does not need the previous one's side effects" in finding["message"]
+    assert "group(refresh.si(\"a\"), refresh.si(\"b\"), refresh.si(\"c\"))" in finding["fix"]
+
+
+def test_pln008_both_shapes_on_one_line(tmp_path):
+    source = tmp_path / "shapes.py"
+    source.write_text(CELERY_HEAD + "chord([group(add.si(1, 1), chord([add.si(2, 2), add.si(3, 3)], add.s(4))), "
+                      "add.si(5, 5)], add.s(6))\n")
+    found = findings(source)
+    assert [(f["line"], f["column"], f["code"]) for f in found] == [(8, 8, "PLN008"), (8, 28, "PLN008")]
+    assert "group directly inside a chord header" in found[0]["message"]
+    assert "chord directly inside a group within a chord header" in found[1]["message"]
+    assert "chain(chord([add.si(2, 2), add.si(3, 3)], add.s(4)))" in found[1]["fix"]
+
+
+def test_pln009_errback_names_celery_convention():
+    found = {f["line"]: f for f in findings(FIXTURES / "code" / "pln009_bad.py")}
+    assert "'backup' receives the failed task's id" in found[32]["message"]
+    assert "bind=True" in found[32]["message"]
+    assert "'exc' would get no value" in found[33]["message"]
+    assert "'user_id' receives the request" in found[34]["message"]
+
+
+def test_tasks_resolve_through_imports_not_names(tmp_path):
+    """Two apps define ``add``; each import names its own, and a task
+    imported from a module outside the linted files is not judged."""
+    for package, params in (("billing", "x, y"), ("shipping", "x")):
+        (tmp_path / package).mkdir()
+        (tmp_path / package / "__init__.py").write_text("")
+        (tmp_path / package / "tasks.py").write_text(f"from celery import shared_task\n\n@shared_task\ndef add({params}):\n"
+                                                 "    return x\n")
+    (tmp_path / "flow.py").write_text(
+        "from celery import chain\nfrom billing.tasks import add\nfrom shipping.tasks import add as ship\n"
+        "from elsewhere.tasks import add as other\n\n"
+        "chain(add.s(1, 2), add.s(3))\n"      # billing add(x, y): fine
+        "chain(add.s(1, 2), ship.s(3))\n"     # shipping add(x): result + 3 is too many
+        "chain(add.s(1, 2), other.s(3, 4))\n")  # not linted: not judged
+    found = findings(tmp_path)
+    assert [(Path(f["path"]).name, f["line"], f["code"]) for f in found] == [("flow.py", 7, "PLN002")]
+
+
+def test_package_reexports_are_followed(tmp_path):
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "__init__.py").write_text("from .mail import send\n")
+    (tmp_path / "jobs" / "mail.py").write_text("from celery import shared_task\n\n@shared_task\ndef send(to):\n"
+                                               "    return to\n")
+    (tmp_path / "views.py").write_text("from jobs import send\n\nsend.delay(to='a', subject='b')\n")
+    assert [(f["line"], f["code"]) for f in findings(tmp_path)] == [(3, "PLN002")]
+
+
+def test_json_with_nodes_that_is_not_a_graph(tmp_path):
+    """A security scanner's report has a top-level "nodes": walking a folder
+    skips it; named explicitly it is a clear PLN100, never a KeyError."""
+    report = tmp_path / "scan" / "report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps({"nodes": [{"path": "app.py", "issues": []}], "summary": {"high": 0}}))
+    assert findings(tmp_path) == []
+    (finding,) = findings(report)
+    assert finding["code"] == "PLN100"
+    assert finding["message"] == "not a networkx node-link graph: no 'edges' (or 'links') list"
+
+
+def test_sarif_uris_relative_to_srcroot_and_percent_encoded(tmp_path):
+    """A path outside the working directory: %SRCROOT% becomes the folder
+    holding the findings (named in originalUriBaseIds); uris stay relative."""
+    source = tmp_path / "sp ace" / "té st.py"
+    source.parent.mkdir()
+    source.write_text(CELERY_HEAD + "chain(add.s(1, 2))\n")
+    schema = json.loads((FIXTURES / "sarif-2.1.0-subset.json").read_text())
+    document = json.loads(lint(source, "--format", "sarif").stdout)
+    jsonschema.Draft7Validator(schema).validate(document)
+    run = document["runs"][0]
+    location = run["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]
+    assert location == {"uri": "t%C3%A9%20st.py", "uriBaseId": "%SRCROOT%"}
+    assert run["originalUriBaseIds"]["%SRCROOT%"]["uri"] == source.parent.as_uri() + "/"
+    inside = json.loads(lint(FIXTURES / "code" / "pln006_bad.py", "--format", "sarif").stdout)["runs"][0]
+    assert inside["originalUriBaseIds"]["%SRCROOT%"]["uri"] == ROOT.as_uri() + "/"
+    assert inside["results"][0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == \
+        "tests/fixtures/lint/code/pln006_bad.py"
+
+
+def test_process_pool_finds_the_same(monkeypatch):
+    """Large trees are read by worker processes: same findings, same order."""
+    from planner.lint import engine, lint_paths
+
+    serial = lint_paths([str(FIXTURES / "code"), str(GRAPHS)])
+    monkeypatch.setattr(engine, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
+    assert lint_paths([str(FIXTURES / "code"), str(GRAPHS)]) == serial

@@ -218,8 +218,8 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
         if explicit or problem is None:
             return [], None, (display, path, graphs.node_positions_json(text), {}, problem)
         return [], None, None
-    if not explicit and not RELEVANT.search(text):
-        return [], None, None
+    if not explicit and not RELEVANT.search(text) and not (path.name == "__init__.py" and "import" in text):
+        return [], None, None  # nothing any rule reads (a package's __init__ may re-export tasks)
     module = path.resolve().with_suffix("").parts
     try:
         tree = parse_source(text, str(path))
