@@ -138,9 +138,11 @@ class TaskDef:
     bound: bool
     large_return: str | None = None  # why its result is obviously big
     registered: str | None = None  # an explicit ``name="..."``
+    wrapped: bool = False  # other decorators run before the task's: Celery sees their signature, not this one
 
     def text(self) -> str:
-        params = (["self"] if self.bound else []) + list(self.positional) + (["*args"] if self.varargs else [])
+        params = (["self"] if self.bound else []) + list(self.positional[: self.required])
+        params += [f"{name}=..." for name in self.positional[self.required:]] + (["*args"] if self.varargs else [])
         if self.keyword_only and not self.varargs:
             params.append("*")
         params += list(self.keyword_only) + (["**kwargs"] if self.varkw else [])
@@ -202,7 +204,8 @@ class ResultWait:
 
 @dataclass
 class FileFacts:
-    tasks: dict[str, TaskDef] = field(default_factory=dict)
+    tasks: dict[str, TaskDef] = field(default_factory=dict)  # module-level tasks, by name (what others import)
+    local_tasks: dict[int, TaskDef] = field(default_factory=dict)  # every task defined here, by line
     canvases: list[CanvasUse] = field(default_factory=list)
     calls: list[TaskCall] = field(default_factory=list)
     errbacks: list[Errback] = field(default_factory=list)
@@ -219,7 +222,8 @@ class TaskRef:
     """How a signature names its task, resolved against every linted file
     later (:class:`planner.lint.rules.TaskIndex`):
 
-    - ``("local", name)``: a task function of this file;
+    - ``("local", name, line)``: the task function defined at ``line`` of
+      this file (the one the name is bound to where it is used);
     - ``("module", module, name)``: imported (``module`` is
       ``(anchor, parts)``: ``anchor`` the folder of a relative import as
       path parts, else None and ``parts`` match the end of a file's path);
@@ -360,12 +364,12 @@ def _task_decorator(decorator) -> tuple[bool, bool, str | None]:
 def task_definition(function, look_for_large: bool = True) -> TaskDef | None:
     """The :class:`TaskDef` of a decorated function, or None (its large
     return is looked for only when ``look_for_large``)."""
-    for decorator in function.decorator_list:
-        is_task, bound, registered = _task_decorator(decorator)
-        if is_task:
-            break
-    else:
+    decorators = [_task_decorator(decorator) for decorator in function.decorator_list]
+    position = next((index for index, (is_task, _, _) in enumerate(decorators) if is_task), None)
+    if position is None:
         return None
+    _, bound, registered = decorators[position]
+    wrapped = position < len(decorators) - 1
     args = function.args
     positional = [a.arg for a in [*args.posonlyargs, *args.args]]
     defaults = len(args.defaults)
@@ -378,7 +382,7 @@ def task_definition(function, look_for_large: bool = True) -> TaskDef | None:
         name=function.name, line=function.lineno, positional=tuple(positional),
         required=len(positional) - defaults, varargs=args.vararg is not None, keyword_only=keyword_only,
         keyword_required=keyword_required, varkw=args.kwarg is not None, bound=bound,
-        large_return=_large_return(function) if look_for_large else None, registered=registered,
+        large_return=_large_return(function) if look_for_large else None, registered=registered, wrapped=wrapped,
     )
 
 
@@ -689,7 +693,7 @@ class _Walker(ast.NodeVisitor):
                 return None
             return ("module", (how[1][0], (*how[1][1], *parts[:-1])), parts[-1])
         if kind == "def":
-            return ("local", head) if not rest else None
+            return ("local", head, how[1].lineno) if not rest else None
         if kind == "free":
             return ("free", written.rpartition(".")[2])
         return None  # a parameter, a variable, a class...: not judged
@@ -800,8 +804,9 @@ class _Walker(ast.NodeVisitor):
         return result
 
     def items(self, args, seen=()) -> tuple[list, bool]:
+        iterable = len(args) == 1  # group(x): x is the members, unless it is one signature
         if len(args) == 1 and isinstance(args[0], (ast.List, ast.Tuple)):
-            args = args[0].elts
+            args, iterable = args[0].elts, False
         elif len(args) == 1 and isinstance(args[0], (ast.ListComp, ast.GeneratorExp)):
             comprehension = args[0]
             self.scopes.append(_Scope("comprehension", params=[
@@ -816,7 +821,10 @@ class _Walker(ast.NodeVisitor):
             if isinstance(arg, ast.Starred):
                 complete = False
                 continue
-            steps.append(self.parse(arg, seen) or self.opaque(arg))
+            parsed = self.parse(arg, seen)
+            if parsed is None and iterable:
+                complete = False  # group(signatures), group(x * 3): an iterable of unknown size
+            steps.append(parsed or self.opaque(arg))
         return steps, complete
 
     def header(self, expr, chord_call, seen) -> Group:
@@ -930,7 +938,9 @@ class _Walker(ast.NodeVisitor):
     def function(self, node) -> None:
         task = task_definition(node, self.is_hot(node.lineno, node.end_lineno, self.big_lines))
         if task:
-            self.facts.tasks.setdefault(task.name, task)
+            self.facts.local_tasks[node.lineno] = task
+            if len(self.scopes) == 1:
+                self.facts.tasks.setdefault(task.name, task)
         params = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
         params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
         self.scopes.append(_Scope("function", node.body, params, walker=self))

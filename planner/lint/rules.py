@@ -29,7 +29,7 @@ class TaskIndex:
     trees), to resolve what a signature names in another file.
 
     >>> index = TaskIndex()
-    >>> index.resolve(("free", "add"), {}) is None
+    >>> index.resolve(("free", "add")) is None
     True
     """
 
@@ -77,14 +77,16 @@ class TaskIndex:
         candidates = self.by_name.get(name, [])
         return candidates[0] if len(candidates) == 1 else None
 
-    def resolve(self, ref: tuple | None, local: dict[str, TaskDef]) -> TaskDef | None:
-        """The task a :class:`~planner.lint.collect.TaskRef` names, or None
-        when it is not among the linted files or not unique."""
+    def resolve(self, ref: tuple | None, facts: FileFacts | None = None) -> TaskDef | None:
+        """The task a :class:`~planner.lint.collect.TaskRef` names in the
+        file of ``facts``, or None when it is not among the linted files or
+        not unique."""
         if ref is None:
             return None
+        local = facts.tasks if facts is not None else {}
         kind = ref[0]
         if kind == "local":
-            return local.get(ref[1])
+            return facts.local_tasks.get(ref[2]) if facts is not None else None
         if kind == "module":
             return self._in_module(ref[1], ref[2])
         if kind == "free":
@@ -139,7 +141,7 @@ class _Context:
     index: TaskIndex
 
     def resolve(self, sig: Sig) -> TaskDef | None:
-        return self.index.resolve(sig.ref, self.facts.tasks)
+        return self.index.resolve(sig.ref, self.facts)
 
     def finding(self, at, code, message, fix) -> Finding:
         return Finding(self.path, at[0], at[1], code, message, fix)
@@ -196,6 +198,8 @@ def call_problem(task: TaskDef, nargs: int | None, kwargs: tuple[str, ...] | Non
     arguments and ``kwargs`` keyword names fails, or None. Only what is
     certain is reported: unknown parts (``*args``, ``**kwargs``, arguments
     given where the canvas is started elsewhere) are not judged."""
+    if task.wrapped:
+        return None  # a decorator under the task's may change the parameters Celery checks
     before = incoming.nargs
     least = (before or 0) + (nargs or 0)
     if nargs is not None and not task.varargs and least > len(task.positional):
@@ -291,7 +295,7 @@ def _check_step(context: _Context, sig: Sig, incoming: Incoming) -> Finding | No
 def direct_call_arguments(context: _Context, call: TaskCall) -> Iterator[Finding]:
     """PLN002 for a task sent directly (``.delay``, ``.apply_async``,
     ``send_task``): the whole call is known when it is written out."""
-    task = context.index.resolve(call.ref, context.facts.tasks)
+    task = context.index.resolve(call.ref, context.facts)
     if task is None:
         return
     problem = call_problem(task, call.nargs, call.kwargs)
@@ -513,7 +517,7 @@ def errback_arguments(context: _Context, errback: Errback) -> Iterator[Finding]:
     whose own arguments land where Celery's values were not expected."""
     sig = errback.sig
     task = context.resolve(sig)
-    if task is None or sig.nargs is None:
+    if task is None or task.wrapped or sig.nargs is None:
         return
     before, what = errback_convention(task, sig)
     style = ("Celery calls it in the worker as errback(request, exc, traceback, *own)" if before == 3
