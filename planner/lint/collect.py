@@ -37,7 +37,8 @@ TEXT_LIMIT = 100  # source texts kept for hints, longer ones are summarised
 _HOT = re.compile(r"\.\s*(?:s|si|signature|subtask|delay|apply_async|on_error|link_error|set|send_task)\s*\("
                   r"|\b(?:chain|group|chord|signature|subtask|link_error|task|shared_task)\b|\|")
 _WAIT = re.compile(r"\.\s*(?:get|join|wait)\s*\(")
-_BIG = re.compile(r"\.\s*(?:read|read_text|read_bytes|readlines)\s*\(|json\.load\b|\brange\s*\(|\*")
+_BIG = re.compile(r"\.\s*(?:read|read_text|read_bytes|readlines)\s*\(|json\.load\b"  # what _big_value can call big
+                  r"|\brange\s*\([^)\n]*\d[\d_]{4,}|\*\s*\d[\d_]{2,}|\d[\d_]{2,}\s*\*")
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 Position = tuple[int, int]  # 1-based line, 1-based character column
@@ -246,7 +247,7 @@ def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = Non
     facts.handles_errors = "link_error" in source or "on_error" in source
     if "noqa" in source:
         facts.noqa = noqa_lines(lines)
-    walker = _Walker(tree, lines, facts, module, walrus=":=" in source)
+    walker = _Walker(tree, lines, facts, module, walrus=":=" in source, source=source)
     try:
         walker.run()
     finally:
@@ -259,6 +260,20 @@ def collect(source: str, filename: str = "<lint>", tree: ast.Module | None = Non
                     if alias.name != "*":
                         facts.reexports[alias.asname or alias.name] = (source_module, alias.name)
     return facts
+
+
+def _matching_lines(pattern: re.Pattern, text: str) -> list[int]:
+    """The 1-based numbers of the lines where ``pattern`` matches, in order
+    (one pass of the regex over the whole text)."""
+    found: list[int] = []
+    line, last = 1, 0
+    for match in pattern.finditer(text):
+        start = match.start()
+        line += text.count("\n", last, start)
+        last = start
+        if not found or found[-1] != line:
+            found.append(line)
+    return found
 
 
 def noqa_lines(lines: list[str]) -> dict[int, frozenset[str] | None]:
@@ -577,7 +592,7 @@ class _Walker(ast.NodeVisitor):
     those statements to find canvases, calls and errbacks."""
 
     def __init__(self, tree: ast.Module, lines: list[str], facts: FileFacts, module: tuple[str, ...],
-                 walrus: bool = False):
+                 walrus: bool = False, source: str = ""):
         self.tree = tree
         self.lines = lines
         self.facts = facts
@@ -590,10 +605,11 @@ class _Walker(ast.NodeVisitor):
         aliases = [name for name, kind in self.functions.items() if name != kind]
         if aliases:
             pattern = re.compile(_HOT.pattern + "|" + "|".join(rf"\b{re.escape(a)}\b" for a in aliases))
-        self.hot = [number for number, line in enumerate(lines, 1) if pattern.search(line)]
-        self.wait_lines = [n for n, line in enumerate(lines, 1) if _WAIT.search(line)] if _WAIT.search(
-            "\n".join(lines[n - 1] for n in self.hot)) else []
-        self.big_lines = [n for n, line in enumerate(lines, 1) if len(line) >= BIG_BYTES or _BIG.search(line)]
+        self.hot = _matching_lines(pattern, source)
+        self.wait_lines = _matching_lines(_WAIT, source)
+        self.big_lines = _matching_lines(_BIG, source)
+        if len(source) >= BIG_BYTES:
+            self.big_lines = sorted({*self.big_lines, *(n for n, line in enumerate(lines, 1) if len(line) >= BIG_BYTES)})
         self.scopes: list[_Scope] = [_Scope("module", tree.body, walker=self)]
         self.named_uses: list[dict[str, CanvasUse]] = [{}]
         self.task_stack: list[str] = []

@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,7 +181,8 @@ def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
     graph_files: list[tuple] = []
     workers = min(os.cpu_count() or 1, 8)
     jobs = [(path, explicit, graph_attribute) for path, explicit in files]
-    if workers > 1 and len(jobs) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods():
+    if workers > 1 and len(jobs) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods() \
+            and threading.active_count() == 1:  # forking a process with threads can deadlock its children
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = list(pool.imap(_read_chunk, _chunks(jobs, CHUNK)))
         results = [result for chunk in results for result in chunk]
