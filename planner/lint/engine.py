@@ -216,6 +216,8 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
     except OSError as error:
         return [Finding(display, 1, 1, "PLN000", f"cannot read the file: {error.strerror or error}")], None, None
     if path.suffix == ".json":
+        if not explicit and '"nodes"' not in text:
+            return [], None, None  # cannot be a node-link graph: not worth decoding
         problem = graphs.node_link_problem(text)
         if explicit or problem is None:
             return [], None, (display, path, graphs.node_positions_json(text), {}, problem)
