@@ -1,6 +1,8 @@
 # Two commands set everything up on a fresh machine: `make run` and `make test`.
 # Both install what is missing: the virtualenv and Python packages, and the
 # system tools the suite uses (Graphviz's dot, redis-server; apt-get as root).
+# `make test` also installs real Mermaid (Debian's chromium and npm, then
+# mermaid-cli in tests/mermaid/node_modules) to draw the Mermaid output with.
 
 VENV ?= .venv
 PYTHON ?= python3
@@ -8,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE ?= examples/etl/graph.py
 
-.PHONY: run test bench lint system clean
+.PHONY: run test bench lint system mermaid clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +21,14 @@ $(STAMP): pyproject.toml
 system:
 	@sh .ci/system-deps
 
+mermaid:
+	@sh .ci/mermaid-deps
+
 run: $(STAMP) system
 	$(VENV)/bin/planner plan $(EXAMPLE)
 	$(VENV)/bin/planner run $(EXAMPLE) --local
 
-test: $(STAMP) system
+test: $(STAMP) system mermaid
 	$(PY) -m pytest -q
 
 bench: $(STAMP) system
@@ -33,4 +38,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check planner tests bench examples
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .pytest_cache .hypothesis build *.egg-info tests/mermaid/node_modules

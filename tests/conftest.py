@@ -10,6 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import mermaid_render  # noqa: E402
 from servers import Workers, rabbitmq_vhost, redis_server  # noqa: E402
 
 _db_numbers = itertools.count(1)
@@ -57,3 +58,33 @@ def workers():
     yield start
     for group in started:
         group.stop()
+
+
+@pytest.fixture(scope="session")
+def mermaid_renderer():
+    """Real Mermaid in one headless Chromium for the whole session
+    (tests/mermaid_render.py), or None where it is not installed: tests that
+    need it skip through ``real_mermaid``, naming what is missing."""
+    if mermaid_render.missing():
+        yield None
+        return
+    with mermaid_render.MermaidRenderer() as renderer:
+        _mermaid_sessions.append(renderer)
+        yield renderer
+
+
+@pytest.fixture
+def real_mermaid(mermaid_renderer):
+    if mermaid_renderer is None:
+        pytest.skip(f"real Mermaid is not installed here ({mermaid_render.missing()}): "
+                    "`make mermaid` installs it (Debian's chromium and npm, then tests/mermaid)")
+    return mermaid_renderer
+
+
+_mermaid_sessions: list = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    for renderer in _mermaid_sessions:
+        terminalreporter.write_line(f"real Mermaid {renderer.version}: {renderer.count} diagrams rendered "
+                                    f"in {renderer.seconds:.1f} s")
