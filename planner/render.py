@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import textwrap
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -372,98 +373,323 @@ def to_graphviz(plan: Plan, states=None, durations=None, collapse: bool = False)
 
 # -- Mermaid ---------------------------------------------------------------
 
+#: Mermaid's own limits (its defaults, which GitHub keeps): a flowchart with more
+#: edges is refused ("Edge limit exceeded"), and a longer text, counted in UTF-16
+#: units as JavaScript counts, is drawn as "Maximum text size in diagram exceeded".
+MERMAID_MAX_EDGES = 500
+MERMAID_MAX_CHARS = 50_000
+#: Longer label lines are cut in the middle; the box's tooltip keeps them whole.
+MERMAID_LINE_MAX = 60
+#: Deepest indentation, and where a chain statement ends and the next begins.
+MERMAID_INDENT_MAX = 6
+MERMAID_LINE_WIDTH = 120
 
-def mermaid_text(text: str) -> str:
-    """Text safe inside a quoted Mermaid label (entity codes for the
-    characters Mermaid or HTML would read).
+#: Box classes (a ``classDef`` is written only for the classes a diagram uses).
+MERMAID_CLASSES = {
+    "success": f"fill:{STATE_COLOURS['SUCCESS']}",
+    "failure": f"fill:{STATE_COLOURS['FAILURE']}",
+    "skipped": f"fill:{STATE_COLOURS['SKIPPED']},color:#777777",
+    "immutable": "stroke-dasharray:4 3",
+    "critical": f"stroke:{CRITICAL_COLOUR},stroke-width:3px",
+    "key": "fill:none,stroke:none",  # legend: text without a box
+    "addedkey": f"fill:none,stroke:none,color:{ADDED_COLOUR}",
+}
+MERMAID_ARROWS = {"dependency": "-->", "critical": "==>", "added": "-.->", "invisible": "~~~"}
+MERMAID_EDGE_LABELS = {"added": "added"}
+#: Edge styles beyond the arrow's own (``linkStyle``, by the edges' numbers).
+MERMAID_EDGE_STYLES = {"added": f"stroke:{ADDED_COLOUR},color:{ADDED_COLOUR}"}
 
-    >>> mermaid_text('a "b" <c>')
-    'a #quot;b#quot; #lt;c#gt;'
+# Characters written as entities (``#35;``) inside labels, and why: '"' ends the
+# label; '#' starts an entity; '<' '>' '&' are HTML; '`' starts a Markdown
+# label; '%' starts directives (``%%{init: ...}%%`` anywhere in the text) and
+# comments; ':' (unless a space follows) makes ``fa:fa-car`` an icon and trips
+# Mermaid's rewriting of style lines (``style...:x#...;``); '$' starts KaTeX
+# (``$$x$$``); '\' makes ``\n`` a line break.
+_MERMAID_ENTITIES = {char: f"#{ord(char)};" for char in '"#<>&`%:$\\'}
+_NBSP = "#160;"  # spaces Mermaid would trim or collapse
+# Pairs Mermaid reads in what it draws, after decoding entities (so an entity
+# alone does not stop it): its own entity placeholders 'ﬂ°' ('&') and '¶ß'
+# (';'); and in labels of several lines, '\n' (a line break), '$$' (KaTeX) and
+# ':f' (``fa:fa-car``). A zero-width non-joiner goes between the two.
+_SPLIT_PAIRS = {"ﬂ°", "¶ß", "\\n", "$$", ":f"}
+_ZWNJ = "#8204;"
+_FORMAT_KEPT = {"\u200d"}  # the zero-width joiner builds emoji; other format characters are shown
+
+
+def _shown_as_escape(char: str) -> bool:
+    """Control, bidi and other invisible format characters: drawn as ``\\u202e``
+    so a name cannot hide or reorder text (nor break the SVG's XML)."""
+    category = unicodedata.category(char)
+    if category == "Cf":
+        return char not in _FORMAT_KEPT and not "\U000e0020" <= char <= "\U000e007f"  # emoji tag sequences
+    return category in ("Cc", "Cs", "Zl", "Zp")
+
+
+def mermaid_text(text: str, newline: str = "<br/>") -> str:
+    """Text that Mermaid draws literally inside a quoted label: entity codes
+    for every character it would read as syntax, a directive, HTML, Markdown,
+    an icon or math; invisible characters spelt out; newlines as line breaks.
+
+    >>> mermaid_text('a "b" <c> 100%%{x}')
+    'a #34;b#34; #60;c#62; 100#37;#37;{x}'
+    >>> mermaid_text("fa:fa-car $$x$$ (note: fine)")
+    'fa#58;#8204;fa-car #36;#8204;#36;x#36;#8204;#36; (note: fine)'
+    >>> mermaid_text(" rtl\\u202e")
+    '#160;rtl#92;u202e'
     """
     out = []
-    for char in text:
-        out.append(_MERMAID_ENTITIES.get(char, char))
+    last = len(text) - 1
+    for i, char in enumerate(text):
+        if char == "\n":
+            out.append(newline)
+        elif char in _MERMAID_ENTITIES and not (char == ":" and text[i + 1:i + 2] == " "):
+            out.append(_MERMAID_ENTITIES[char])
+        elif char == " " and (i in (0, last) or text[i - 1] in " \n" or text[i + 1] == "\n"):
+            out.append(_NBSP)
+        elif _shown_as_escape(char):
+            out.append(_MERMAID_ENTITIES["\\"] + ascii(char)[2:-1])
+        else:
+            out.append(char)
+        if text[i:i + 2] in _SPLIT_PAIRS:
+            out.append(_ZWNJ)
     return "".join(out)
 
 
-_MERMAID_ENTITIES = {"#": "#35;", "\n": "#10;", '"': "#quot;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "`": "#96;"}
+def cut_line(line: str, limit: int = MERMAID_LINE_MAX) -> str:
+    """``line`` cut in the middle to ``limit`` characters (names that share a
+    prefix usually differ at the end, so both ends stay).
+
+    >>> cut_line("extract_customer_records_2026_11_24_part_0001", 30)
+    'extract_customer_re…_part_0001'
+    """
+    if len(line) <= limit:
+        return line
+    head = (limit - 1) * 2 // 3
+    return line[:head] + "…" + line[len(line) - (limit - 1 - head):]
+
+
+def _closed_clusters(d: Diagram) -> set[str]:
+    """Clusters that no edge crosses. Mermaid lays each of them out on its
+    own, across its parent's direction (top to bottom inside left to right)
+    unless it says ``direction LR``; the others go with the graph around them."""
+    parent: dict[tuple[str, str], tuple[str, str] | None] = {}  # ("box", name) or ("cluster", id) → its cluster
+    depth: dict[tuple[str, str], int] = {}
+    stack: list[tuple[str, str]] = []
+    for event, item in _walk_clusters(d.root):
+        if event == "close":
+            stack.pop()
+            continue
+        key = ("box", item) if event == "box" else ("cluster", item.id)
+        parent[key], depth[key] = (stack[-1] if stack else None), len(stack)
+        if event == "open":
+            stack.append(key)
+    crossed: set[tuple[str, str]] = set()
+    for edge in d.edges:  # every cluster between an end and the innermost cluster holding both
+        a, b = parent[("box", edge.tail)], parent[("box", edge.head)]
+        while a != b:
+            if b is None or (a is not None and depth[a] >= depth[b]):
+                crossed.add(a)
+                a = parent[a]
+            else:
+                crossed.add(b)
+                b = parent[b]
+    return {key[1] for key in parent if key[0] == "cluster" and key not in crossed}
+
+
+class _MermaidLines:
+    """A flowchart's lines plus the bookkeeping its styles need: Mermaid numbers
+    edges in the order they are written (``linkStyle`` refers to the numbers),
+    and classes are cheapest as one ``class a,b,c name`` line each."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+        self.depth = 0
+        self.edges = 0
+        self.classes: dict[str, list[str]] = {}
+        self.link_styles: dict[str, list[int]] = {}
+        self.tooltips: list[str] = []
+        self._chain: tuple[str, int] | None = None  # (last head, line count) while a statement can go on
+
+    def add(self, line: str) -> None:
+        """One line, indented by nesting (one space a level, capped: deeply nested
+        plans would otherwise spend their text on spaces)."""
+        self.lines.append(" " * min(self.depth, MERMAID_INDENT_MAX) + line)
+
+    def open(self, cluster_id: str, label: str, own_layout: bool) -> None:
+        self.add(f'subgraph {cluster_id} ["{mermaid_text(label)}"]')
+        self.depth += 1
+        if own_layout:
+            self.add("direction LR")
+
+    def close(self) -> None:
+        self.depth -= 1
+        self.add("end")
+
+    def node(self, node_id: str, lines: list[str], classes=(), folded: bool = False, cut: bool = True) -> None:
+        shown = [cut_line(line) for line in lines] if cut else lines
+        label = "<br/>".join(mermaid_text(line) for line in shown) or " "
+        self.add(f'{node_id}[["{label}"]]' if folded else f'{node_id}["{label}"]')
+        for name in classes:
+            self.classes.setdefault(name, []).append(node_id)
+        if shown != lines:
+            # a tooltip needs a click handler; strict Mermaid (GitHub's) binds none, loose finds none
+            self.tooltips.append(f'click {node_id} planner.noop "{mermaid_text(chr(10).join(lines), "#10;")}"')
+
+    def edge(self, tail: str, style: str, heads: list[str], label: str | None = None) -> None:
+        """``tail --> head & head``, or ``--> head`` added to the statement
+        that ended at ``tail`` (a chain is one statement: n0 --> n1 --> n2)."""
+        label = MERMAID_EDGE_LABELS.get(style) if label is None else label
+        link = MERMAID_ARROWS[style] + (f"|{mermaid_text(label)}|" if label else "") + " " + " & ".join(heads)
+        if self._chain == (tail, len(self.lines)) and len(self.lines[-1]) + len(link) < MERMAID_LINE_WIDTH:
+            self.lines[-1] += " " + link
+        else:
+            self.add(f"{tail} {link}")
+        self._chain = (heads[0], len(self.lines)) if len(heads) == 1 else None
+        if style in MERMAID_EDGE_STYLES:
+            self.link_styles.setdefault(style, []).extend(range(self.edges, self.edges + len(heads)))
+        self.edges += len(heads)
+
+    def styles(self) -> list[str]:
+        out = [f"classDef {name} {MERMAID_CLASSES[name]}" for name in MERMAID_CLASSES if name in self.classes]
+        out += [f"class {','.join(members)} {name}" for name, members in self.classes.items()]
+        out += [f"linkStyle {','.join(map(str, numbers))} {MERMAID_EDGE_STYLES[name]}"
+                for name, numbers in self.link_styles.items()]
+        return out + self.tooltips
+
+
+def _box_classes(box: Box) -> list[str]:
+    classes = [box.state.lower()] if box.state in STATE_COLOURS else []
+    return classes + ["immutable"] * box.immutable + ["critical"] * box.critical
 
 
 def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, markdown: bool = False) -> str:
     """The plan as a Mermaid flowchart (``markdown`` wraps it in a
     ```` ```mermaid ```` block, which GitHub renders). Node IDs are ``n0``,
-    ``n1``...; names only appear in quoted labels.
+    ``n1``...; names only appear in labels, escaped by :func:`mermaid_text`.
 
     >>> import networkx as nx
     >>> from planner.analysis import plan_canvas
-    >>> print(to_mermaid(plan_canvas(nx.DiGraph([("a", "b")]))).splitlines()[2])
-      subgraph c0 ["chain"]
+    >>> text = to_mermaid(plan_canvas(nx.DiGraph([("a", "b")])))
+    >>> print(text[text.index("subgraph c0"):text.index("classDef critical")])
+    subgraph c0 ["chain"]
+     direction LR
+     n0["a<br/>a"]
+     n1["b<br/>b"]
+    end
+    n0 ==> n1
+    <BLANKLINE>
     """
-    d = diagram(plan, states, durations, collapse)
-    drawn = [item for event, item in _walk_clusters(d.root) if event == "box"]
-    ids = {box_id: f"n{i}" for i, box_id in enumerate(drawn)}  # n0, n1... in drawing order
-    out = ["flowchart LR"]
-    out.append(f"  classDef default fill:{NEUTRAL_COLOUR},stroke:#555")
-    depth = 1
-    for event, item in _walk_clusters(d.root):
-        pad = _indent(depth)
-        if event == "open":
-            out.append(f'{pad}subgraph c{item.id.rsplit("_", 1)[1]} ["{mermaid_text(item.label)}"]')
-            depth += 1
-        elif event == "close":
-            depth -= 1
-            out.append(_indent(depth) + "end")
-        else:
-            box = d.boxes[item]
-            label = "<br/>".join(mermaid_text(line) for line in box.lines)
-            shape = ('[["', '"]]') if box.folded else ('["', '"]')
-            out.append(f"{pad}{ids[item]}{shape[0]}{label}{shape[1]}")
-    arrows = {"dependency": "-->", "critical": "==>", "added": "-.->|added|"}
-    for edge in d.edges:
-        out.append(f"  {ids[edge.tail]} {arrows[edge.style]} {ids[edge.head]}")
-    out += _mermaid_legend(d)
-    classes: dict[str, list[str]] = {}
-    for box_id, box in d.boxes.items():
-        if box.state in STATE_COLOURS:
-            classes.setdefault(box.state.lower(), []).append(ids[box_id])
-        if box.immutable:
-            classes.setdefault("immutable", []).append(ids[box_id])
-        if box.critical:
-            classes.setdefault("critical", []).append(ids[box_id])
-    out += [f"  classDef {state.lower()} fill:{colour}" for state, colour in STATE_COLOURS.items()]
-    out.append("  classDef immutable stroke-dasharray:4 3")
-    out.append(f"  classDef critical stroke:{CRITICAL_COLOUR},stroke-width:3px")
-    out += [f"  class {','.join(members)} {name}" for name, members in classes.items()]
-    text = "\n".join(out) + "\n"
+    text = mermaid_source(diagram(plan, states, durations, collapse))
     return f"```mermaid\n{text}```\n" if markdown else text
 
 
-#: Mermaid's default ``maxEdges``: renderers such as GitHub's refuse a flowchart with more.
-MERMAID_MAX_EDGES = 500
+def mermaid_source(d: Diagram) -> str:
+    """The Mermaid flowchart of a :class:`Diagram`, left to right as DOT draws
+    it: the legend first (Mermaid then puts it below the clusters), the
+    clusters and boxes, the edges (a chain as one statement), the styles."""
+    out = _MermaidLines()
+    out.add("flowchart LR")
+    out.add(f"classDef default fill:{NEUTRAL_COLOUR},stroke:#555")
+    _mermaid_legend(d, out)
+    own_layout = _closed_clusters(d)
+    ids: dict[str, str] = {}
+    for event, item in _walk_clusters(d.root):
+        if event == "open":
+            out.open(f'c{item.id.rsplit("_", 1)[1]}', item.label, item.id in own_layout)
+        elif event == "close":
+            out.close()
+        else:
+            ids[item] = f"n{len(ids)}"
+            box = d.boxes[item]
+            out.node(ids[item], box.lines, _box_classes(box), box.folded)
+    groups: dict[tuple[str, str], list[str]] = {}  # (tail, style) → heads: n0 --> n1 & n2
+    for edge in d.edges:
+        groups.setdefault((edge.tail, edge.style), []).append(edge.head)
+    by_tail: dict[str, list[tuple[str, str]]] = {}
+    for key in groups:
+        by_tail.setdefault(key[0], []).append(key)
+    written: set[tuple[str, str]] = set()
+    for start in groups:  # each group once; after a single head, the group leaving it (a chain goes on)
+        key = start
+        while key is not None and key not in written:
+            written.add(key)
+            heads = groups[key]
+            out.edge(ids[key[0]], key[1], [ids[head] for head in heads])
+            key = next((k for k in by_tail.get(heads[0], ()) if k not in written), None) if len(heads) == 1 else None
+    return "\n".join(out.lines + out.styles()) + "\n"
+
+
+def _mermaid_legend(d: Diagram, out: _MermaidLines) -> None:
+    """A ``legend`` subgraph: one row of samples drawn as the diagram draws
+    them (a box of each class it uses), then the caption."""
+    entries = [("critical path", ["critical"], False)]
+    if any(box.immutable for box in d.boxes.values()):
+        entries.append(("takes no input (.si)", ["immutable"], False))
+    if any(box.folded for box in d.boxes.values()):
+        entries.append(("folded chain steps", [], True))
+    if d.added:
+        entries.append(("- - → added: the plan waits for this, the graph does not need it", ["addedkey"], False))
+    if d.coloured:
+        entries += [(state, [state.lower()], False) for state in STATE_COLOURS] + [("other", [], False)]
+    if d.caption:
+        entries.append((d.caption, ["key"], False))
+    out.open("legend", "legend", True)
+    row = [f"legend{i}" for i in range(len(entries))]
+    for node_id, (text, classes, folded) in zip(row, entries, strict=True):
+        out.node(node_id, [text], classes, folded, cut=False)  # long text: Mermaid wraps it
+    for tail, head in zip(row, row[1:], strict=False):  # invisible links keep the samples in one row
+        out.edge(tail, "invisible", [head])
+    out.close()
+
+
+_MERMAID_ARROW = r" (?:-->|==>|-\.->|~~~)(?:\|[^|\n]*\|)? "
+#: An edge statement as :func:`mermaid_source` writes them: ``a --> b & c ==> d``.
+_MERMAID_EDGE_LINE = re.compile(rf"^ *\w+(?: & \w+)*(?:{_MERMAID_ARROW}\w+(?: & \w+)*)+$", re.M)
 
 
 def mermaid_edge_count(text: str) -> int:
-    """How many edges a Mermaid flowchart from :func:`to_mermaid` draws
-    (legend included), to compare with ``MERMAID_MAX_EDGES``."""
-    return sum(1 for line in text.splitlines() if re.search(r" (-->|==>|-\.->)", line))
+    """How many edges Mermaid counts in a flowchart from :func:`to_mermaid`
+    (the legend's included), to compare with ``MERMAID_MAX_EDGES``.
+
+    >>> mermaid_edge_count("flowchart LR\\n  n0 --> n1 & n2 ==> n3\\n")
+    4
+    """
+    count = 0
+    for statement in _MERMAID_EDGE_LINE.finditer(text):
+        ends = [part.count(" & ") + 1 for part in re.split(_MERMAID_ARROW, statement.group(0).strip())]
+        count += sum(a * b for a, b in zip(ends, ends[1:], strict=False))
+    return count
 
 
-def _mermaid_legend(d: Diagram) -> list[str]:
-    """A small ``legend`` subgraph (IDs ``legend0``...; never clash with ``n0``...)."""
-    out = ['  subgraph legend ["legend"]', "    direction LR", '    legend0["critical path"] ==> legend1[" "]']
-    if any(box.immutable for box in d.boxes.values()):
-        out += ['    legend2["dashed border: .si, takes no input"]', "    class legend2 immutable"]
-    if d.added:
-        out.append('    legend3[" "] -.->|"added: the plan waits, the graph does not need it"| legend4[" "]')
-    if d.coloured:
-        for i, state in enumerate([*STATE_COLOURS, "other"], start=5):
-            out.append(f'    legend{i}["{state}"]')
-            if state in STATE_COLOURS:
-                out.append(f"    class legend{i} {state.lower()}")
-    if d.caption:
-        out.append(f'    legend9["{mermaid_text(d.caption)}"]')
-    out.append("  end")
-    return out
+def mermaid_length(text: str) -> int:
+    """The text's length as Mermaid measures it (JavaScript's UTF-16 units),
+    without a Markdown fence around it.
+
+    >>> text = "flowchart LR\\n  n0[\\"🙂\\"]\\n"
+    >>> len(text), mermaid_length(text)
+    (23, 24)
+    """
+    if text.startswith("```mermaid\n"):
+        text = text.removeprefix("```mermaid\n").removesuffix("```\n")
+    return len(text.encode("utf-16-le")) // 2
+
+
+def mermaid_warnings(text: str) -> list[str]:
+    """One line for each Mermaid limit that ``text`` (from :func:`to_mermaid`)
+    goes over: Mermaid, GitHub's included, would refuse it or draw an error box.
+
+    >>> mermaid_warnings("flowchart LR\\n  n0 --> n1\\n")
+    []
+    """
+    way_out = "try --collapse, or draw it with Graphviz (.svg, .png, .dot)"
+    warnings = []
+    if (edges := mermaid_edge_count(text)) > MERMAID_MAX_EDGES:
+        warnings.append(f"{edges} edges: Mermaid (GitHub's too) refuses a flowchart with more than "
+                        f"{MERMAID_MAX_EDGES} ('Edge limit exceeded'); {way_out}")
+    if (length := mermaid_length(text)) > MERMAID_MAX_CHARS:
+        warnings.append(f"{length:,} characters: Mermaid (GitHub's too) draws a diagram over {MERMAID_MAX_CHARS:,} "
+                        f"characters as 'Maximum text size in diagram exceeded'; {way_out}")
+    return warnings
 
 
 # -- Files -----------------------------------------------------------------
@@ -490,24 +716,32 @@ def format_for(path: str, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
+def render_bytes(plan: Plan, fmt: str, states=None, durations=None, collapse: bool = False) -> tuple[bytes, list[str]]:
+    """The diagram in ``fmt`` (see :func:`format_for`), and one-line warnings
+    about it (a Mermaid diagram that Mermaid would refuse or replace)."""
+    if fmt == "mermaid" or fmt == "markdown":
+        text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown")
+        return text.encode(), mermaid_warnings(text)
+    source = to_dot(plan, states, durations, collapse)
+    return (source.encode() if fmt == "dot" else run_dot(source, fmt)), []
+
+
 def render_file(plan: Plan, path, fmt: str | None = None, states=None, durations=None,
-                collapse: bool = False) -> None:
+                collapse: bool = False) -> list[str]:
     """Write the diagram to ``path``; the format comes from ``fmt`` or the
     extension. SVG/PNG/PDF need Graphviz's ``dot``; DOT and Mermaid do not.
+    Returns the warnings of :func:`render_bytes`.
 
     >>> render_file(plan, "docs/etl.svg")   # doctest: +SKIP
+    []
     """
     path = str(path)
-    fmt = format_for(path, fmt)
-    if fmt == "mermaid" or fmt == "markdown":
-        data = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown").encode()
-    else:
-        source = to_dot(plan, states, durations, collapse)
-        data = source.encode() if fmt == "dot" else run_dot(source, fmt)
+    data, warnings = render_bytes(plan, format_for(path, fmt), states, durations, collapse)
     try:
         Path(path).write_bytes(data)
     except OSError as error:
         raise PlannerError(f"cannot write {path}: {error.strerror or error}") from None
+    return warnings
 
 
 def run_dot(source: str, fmt: str, timeout: float = DOT_TIMEOUT) -> bytes:

@@ -39,20 +39,18 @@ def render_command(
     added dependencies (dashed) and the critical path. Nothing runs."""
     from ..errors import PlannerError
     from ..planning import make_plan
-    from ..render import MERMAID_MAX_EDGES, format_for, mermaid_edge_count, render_file, to_dot, to_mermaid
+    from ..render import format_for, render_bytes, render_file
 
     chosen = format.value if format else None
     if output == "-" and chosen not in (None, "dot", "mermaid", "markdown"):
         raise PlannerError(f"--format {chosen} goes to a file: give one with -o (stdout takes dot, mermaid or markdown)")
     plan = make_plan(load(graph_file, graph), strategy.value)
-    fmt = "dot" if output == "-" and chosen is None else format_for(output, chosen)
-    if fmt in ("mermaid", "markdown"):
-        text = to_mermaid(plan, collapse=collapse, markdown=fmt == "markdown")
-        if (edges := mermaid_edge_count(text)) > MERMAID_MAX_EDGES:
-            typer.echo(f"planner: warning: {edges} edges: Mermaid renderers (GitHub's too) draw at most "
-                       f"{MERMAID_MAX_EDGES}; try --collapse, or .svg", err=True)
     if output == "-":
-        typer.echo(text if fmt in ("mermaid", "markdown") else to_dot(plan, collapse=collapse), nl=False)
+        data, warnings = render_bytes(plan, format_for(output, chosen or "dot"), collapse=collapse)
+        for warning in warnings:
+            typer.echo(f"planner: warning: {warning}", err=True)
+        typer.echo(data.decode(), nl=False)
         return
-    render_file(plan, output, fmt, collapse=collapse)
+    for warning in render_file(plan, output, chosen, collapse=collapse):
+        typer.echo(f"planner: warning: {warning}", err=True)
     typer.echo(f"wrote {output}")

@@ -86,6 +86,7 @@ def _render(report, path: Path) -> None:
     states = {name: node.state for name, node in report.nodes.items()}
     durations = {name: node.duration for name, node in report.nodes.items() if node.duration is not None}
     try:
-        render_file(report.plan, str(path), states=states, durations=durations)
+        for warning in render_file(report.plan, str(path), states=states, durations=durations):
+            typer.echo(f"planner: warning: {warning}", err=True)
     except PlannerError as error:  # the run's own outcome decides the exit code
         typer.echo(f"planner: warning: could not render {path}: {error}", err=True)
