@@ -1,5 +1,7 @@
 """Rendering speed: DOT and Mermaid text for 100 / 500 / 2000-node plans,
-and the time ``dot`` takes to lay out the SVG (the slow part).
+and the time ``dot`` takes to lay out the SVG (the slow part); and the size
+of the Mermaid text against Mermaid's own limits (500 edges, 50,000
+characters), whole and ``--collapse``d.
 
 The graphs are layered pipelines built from examples/chain/tasks.py: a hub
 fans out to parallel chains of 1-6 tasks that fan back in, with an N-shaped
@@ -26,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from planner.planning import make_plan  # noqa: E402
-from planner.render import render_file, to_dot, to_mermaid  # noqa: E402
+from planner.render import mermaid_edge_count, mermaid_length, render_file, to_dot, to_mermaid  # noqa: E402
 
 
 def chain_tasks():
@@ -89,7 +91,8 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     svg_sizes = {int(s) for s in args.svg_sizes.split(",") if s}
     have_dot = shutil.which("dot") is not None
-    print(f"{'nodes':>6} {'added':>6} {'clusters':>8} {'dot text':>9} {'mermaid':>9} {'svg':>9} {'svg --collapse':>15}")
+    print(f"{'nodes':>6} {'added':>6} {'clusters':>8} {'dot text':>9} {'mermaid':>9} {'svg':>9} {'svg --collapse':>15}"
+          f" {'mmd edges':>10} {'mmd chars':>10} {'chars/node':>10} {'--collapse':>17}")
     with tempfile.TemporaryDirectory() as folder:
         for n in sizes:
             plan = make_plan(pipeline_graph(n), "canvas")  # canvas: its added dependencies are drawn too
@@ -101,8 +104,10 @@ def main() -> None:
             if n in svg_sizes and have_dot:
                 svg = f"{timed(render_file, plan, f'{folder}/plan.svg'):.2f} s"
                 collapsed = f"{timed(render_file, plan, f'{folder}/plan.svg', collapse=True):.2f} s"
+            whole, folded = to_mermaid(plan), to_mermaid(plan, collapse=True)
             print(f"{n:>6} {len(plan.added):>6} {clusters:>8} {dot_s * 1000:>7.1f}ms {mermaid_s * 1000:>7.1f}ms "
-                  f"{svg:>9} {collapsed:>15}")
+                  f"{svg:>9} {collapsed:>15} {mermaid_edge_count(whole):>10} {mermaid_length(whole):>10,} "
+                  f"{mermaid_length(whole) / n:>10.1f} {mermaid_edge_count(folded):>5} / {mermaid_length(folded):>7,}")
     if not have_dot:
         print("(no SVG column: Graphviz's dot is not installed)")
 
