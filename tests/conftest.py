@@ -86,5 +86,6 @@ _mermaid_sessions: list = []
 
 def pytest_terminal_summary(terminalreporter):
     for renderer in _mermaid_sessions:
+        slowest = ", ".join(f"{seconds:.1f} s ({chars:,} characters)" for seconds, chars in renderer.slowest[:3])
         terminalreporter.write_line(f"real Mermaid {renderer.version}: {renderer.count} diagrams rendered "
-                                    f"in {renderer.seconds:.1f} s")
+                                    f"in {renderer.seconds:.1f} s; slowest {slowest}")

@@ -241,6 +241,7 @@ class MermaidRenderer:
         threading.Thread(target=self._read, args=(self.process.stderr, self.errors.append), daemon=True).start()
         self.ids = iter(range(10**9))
         self.count, self.seconds = 0, 0.0
+        self.slowest: list[tuple[float, int]] = []  # (seconds, characters) of the slowest diagrams
         ready = self._answer(START_TIMEOUT, "start")
         self.version = ready["mermaid"]
 
@@ -269,6 +270,7 @@ class MermaidRenderer:
         assert answer["id"] == request
         self.count += 1
         self.seconds += time.perf_counter() - started
+        self.slowest = sorted([*self.slowest, (time.perf_counter() - started, len(text))], reverse=True)[:5]
         return answer
 
     def render(self, text: str) -> Drawing:

@@ -843,10 +843,10 @@ def test_mermaid_warnings_fire_exactly_where_real_mermaid_gives_up(real_mermaid)
     for target, refused in [(50_000, False), (50_001, True)]:
         plan = sized_plan(target)
         text = to_mermaid(plan)
-        drawing = real_mermaid.render(text)
-        assert ("Maximum text size in diagram exceeded" in drawing.all_text) == refused
         assert [w.split(":")[0] for w in mermaid_warnings(text)] == (["50,001 characters"] if refused else [])
-        if not refused:
+        if refused:
+            assert "Maximum text size in diagram exceeded" in real_mermaid.render(text).all_text
+        else:
             check_mermaid(plan, text, real_mermaid)
     assert mermaid_warnings(f"```mermaid\n{text}```\n") == mermaid_warnings(text)  # the .md fence is not drawn
 
@@ -865,8 +865,8 @@ def test_random_dags_draw_every_node_edge_and_cluster(graph, collapse):
     assert set(nesting) == set(folded.boxes) and set(edges) == wanted
 
 
-@settings(max_examples=25, deadline=None)
-@given(graph=st.one_of(random_dags(max_nodes=18), series_parallel_dags(max_nodes=30)), collapse=st.booleans(),
+@settings(max_examples=20, deadline=None)
+@given(graph=st.one_of(random_dags(max_nodes=16), series_parallel_dags(max_nodes=30)), collapse=st.booleans(),
        coloured=st.booleans())
 def test_random_plans_draw_in_real_mermaid(mermaid_renderer, graph, collapse, coloured):
     """Random plans, as Mermaid text and (smaller than the DOT ones: Mermaid
@@ -889,5 +889,5 @@ def test_deeply_nested_plans_draw_without_recursion_trouble(mermaid_renderer):
     text = to_mermaid(plan)
     check_mermaid(plan, text)
     assert [w.split(":")[0] for w in mermaid_warnings(text)] == ["1201 edges", f"{mermaid_length(text):,} characters"]
-    if mermaid_renderer:  # refused as the warnings say
-        assert refusals(mermaid_renderer, text) == warned(text)
+    if mermaid_renderer:  # drawn as Mermaid's error box, as the warning says (its parser alone takes 10 s here)
+        assert "Maximum text size in diagram exceeded" in mermaid_renderer.render(text).all_text
