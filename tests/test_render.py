@@ -510,6 +510,25 @@ def test_states_colour_the_mermaid_boxes(mermaid_renderer):
             "SUCCESS": "#c8e6c9", "FAILURE": "#ffcdd2", "SKIPPED": "#e0e0e0", "other": "#ffffff"}
 
 
+@pytest.mark.timeout(180)
+def test_run_render_writes_the_coloured_mermaid_of_the_run(tmp_path, mermaid_renderer):
+    """``planner run --render run.md`` on the embedded worker, as the user runs
+    it: the block draws, every box green with its duration, the legend's states."""
+    out = tmp_path / "run.md"
+    done = subprocess.run([str(PLANNER), "run", str(EXAMPLES / "etl" / "graph.py"), "--local", "--quiet",
+                           "--render", str(out)], capture_output=True, text=True, timeout=150, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    [block] = mermaid_blocks(out.read_text())
+    assert block.count("SUCCESS · ") == 6
+    if mermaid_renderer:
+        drawing = mermaid_renderer.render(block).check()
+        boxes = [node for node in drawing.nodes.values() if not node.id.startswith("legend")]
+        assert len(boxes) == 6 and all("fill:#c8e6c9" in node.styles for node in boxes)
+        assert all(re.fullmatch(r"SUCCESS · [\d.<]+ m?s", node.lines[-1]) for node in boxes)
+        assert {"SUCCESS", "FAILURE", "SKIPPED", "other"} <= {node.lines[0] for node in drawing.nodes.values()}
+
+
 # -- collapse --------------------------------------------------------------
 
 
