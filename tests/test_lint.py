@@ -113,6 +113,19 @@ def test_tasks_resolve_across_linted_files(tmp_path):
     assert findings(tmp_path / "flow.py") == []  # the task is not among the linted files: not judged
 
 
+def test_execution_options_passed_as_task_arguments(tmp_path):
+    """``.delay(pk, eta=...)`` hands ``eta`` to the task (a real bug found in a
+    public code base): the fix names the option and where it belongs."""
+    (tmp_path / "jobs.py").write_text(
+        "from celery import shared_task\n\n@shared_task\ndef send_email(announcement_id):\n    pass\n\n"
+        "send_email.delay(1, eta=when)\nsend_email.s(1, countdown=5).delay()\n"
+        "send_email.apply_async((1,), eta=when)\n")
+    found = findings(tmp_path)
+    assert [(f["line"], f["code"]) for f in found] == [(7, "PLN002"), (8, "PLN002")]
+    assert ".apply_async((...), eta=...)" in found[0]["fix"]
+    assert ".set(countdown=...)" in found[1]["fix"]
+
+
 def test_columns_count_characters_not_bytes(tmp_path):
     source = tmp_path / "unicode.py"
     source.write_text(

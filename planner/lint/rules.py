@@ -288,7 +288,7 @@ def _check_step(context: _Context, sig: Sig, incoming: Incoming) -> Finding | No
         fix = (f"use {sig.task}.si({sig.args_text}) if it should not receive the result, "
                f"or drop the argument the result replaces")
     else:
-        fix = f"call it with what {task.text()} takes"
+        fix = _option_fix(problem, "signature") or f"call it with what {task.text()} takes"
     return context.finding(sig.at, "PLN002", message, fix)
 
 
@@ -300,8 +300,29 @@ def direct_call_arguments(context: _Context, call: TaskCall) -> Iterator[Finding
         return
     problem = call_problem(task, call.nargs, call.kwargs)
     if problem:
-        yield context.finding(call.at, "PLN002", f"{task.text()} cannot take ({call.args_text}): {problem}",
-                              f"call it with what {task.text()} takes")
+        fix = _option_fix(problem, call.how) or f"call it with what {task.text()} takes"
+        yield context.finding(call.at, "PLN002", f"{task.text()} cannot take ({call.args_text}): {problem}", fix)
+
+
+# Keywords of ``apply_async`` that people pass to ``.delay()`` or ``.s()``, where they reach the task
+# as arguments instead (celery/app/task.py: ``delay(*args, **kwargs)`` is ``apply_async(args, kwargs)``).
+EXECUTION_OPTIONS = frozenset({
+    "countdown", "eta", "expires", "queue", "routing_key", "exchange", "priority", "link", "link_error",
+    "retry", "retry_policy", "task_id", "headers", "serializer", "compression", "time_limit",
+    "soft_time_limit", "ignore_result", "shadow", "add_to_parent",
+})
+
+
+def _option_fix(problem: str, how: str) -> str | None:
+    """The fix when the unknown keyword is an execution option: it reaches
+    the task as an argument; options go to ``apply_async`` or ``.set()``."""
+    name = problem.partition("it has no parameter '")[2].rstrip("'")
+    if name not in EXECUTION_OPTIONS or how in ("apply_async", "send_task"):
+        return None
+    if how == "signature":
+        return f"'{name}' is an execution option, not an argument: set it with .set({name}=...) on the signature"
+    return (f"'{name}' is an execution option, not an argument: .{how}() passes it to the task; "
+            f"use .apply_async((...), {name}=...)")
 
 
 # --- PLN003 ------------------------------------------------------------------------------------------------
