@@ -90,3 +90,35 @@ def cluster_settings(app, broker: str, backend: str) -> dict:
         del options["polling_interval"]
     return {"broker_url": broker, "result_backend": backend, "broker_transport_options": options, **JSON_SETTINGS}
 
+
+def app_reference(app, fallback: str) -> str:
+    """What ``celery -A`` needs to find ``app`` itself: a user module
+    holding it as ``app`` or ``celery`` (``shop.celery``, found as Celery
+    finds it), else ``module:attribute``, the shortest module name first;
+    ``fallback`` when no module holds it."""
+    import sys
+
+    from .graphfile import user_file
+
+    found = []
+    for name, module in list(sys.modules.items()):
+        if module is None or name.startswith("_planner_graph_") or name == "__main__":
+            continue
+        holding = [attribute for attribute, value in list(vars(module).items())
+                   if value is app and attribute.isidentifier()]
+        filename = getattr(module, "__file__", None)
+        if not holding or not isinstance(filename, str) or not user_file(filename):
+            continue
+        found += [(attribute not in ("app", "celery"), name.count("."), len(name), name, attribute)
+                  for attribute in holding]
+    if not found:
+        return fallback
+    from celery.app.utils import find_app
+
+    for package in sorted({name.partition(".")[0] for *_, name, _ in found}):
+        with contextlib.suppress(Exception):
+            if find_app(package) is app:  # what users type: celery -A shop
+                return package
+    plain, _, _, module, attribute = min(found)
+    return f"{module}:{attribute}" if plain else module
+

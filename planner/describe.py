@@ -144,6 +144,10 @@ def _task_text(plan: Plan, task: Task) -> str:
         text += "  [sent immutable: no predecessors]"
     elif task.gather:
         text += f"  [input gathered from {', '.join(task.gather)}]"
+    if attrs.get("behaviour"):
+        from .behaviour import behaviour_text
+
+        text += f"  [{behaviour_text(attrs['behaviour'])}]"
     return text
 
 
@@ -161,5 +165,8 @@ def tree_dict(step: Step) -> dict:
 
 
 def plan_dict(plan: Plan) -> dict:
-    """Everything ``planner plan --format json`` shows."""
-    return {"plan": tree_dict(plan.root), "summary": summarize(plan)}
+    """Everything ``planner plan --format json`` shows; ``nodes`` holds the
+    queue, time limits and retry policy of nodes that differ from Celery's
+    defaults (:mod:`planner.behaviour`)."""
+    behaviour = {name: attrs["behaviour"] for name, attrs in plan.graph.nodes(data=True) if attrs.get("behaviour")}
+    return {"plan": tree_dict(plan.root), "summary": summarize(plan), "nodes": behaviour}

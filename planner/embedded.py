@@ -68,9 +68,10 @@ def _raise_memory_cache_limit(limit: int = 1_000_000) -> None:
 
 @contextlib.contextmanager
 def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: float = 30.0,
-                    stop_timeout: float = 1.0, hostname: str | None = None):
-    """Run a real worker (threads pool) for ``app`` in a background thread;
-    stop it on exit. The app must already point at its broker (see
+                    stop_timeout: float = 1.0, hostname: str | None = None, queues: list[str] | None = None):
+    """Run a real worker (threads pool) for ``app`` in a background thread,
+    consuming ``queues`` (default: the app's declared queues), and stop it on
+    exit. The app must already point at its broker (see
     :func:`configure_in_memory`)."""
     from celery import _state
     from celery._state import task_join_will_block
@@ -81,6 +82,8 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
 
     app.finalize()
     _raise_memory_cache_limit()
+    # ``queues`` selects what the worker consumes, app-wide (as ``-Q`` does): put it back after.
+    consumed_before = app.amqp.queues._consume_from
     # Canvases rebuilt inside tasks (a chain continuing into a chord) look up
     # the *current* app, which in pool threads is the default app.
     previous_default = _state.default_app
@@ -106,6 +109,7 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
         without_mingle=True,
         without_gossip=True,
         ready_callback=None,
+        queues=queues or None,
     )
 
     def run():
@@ -124,6 +128,7 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
         _stop(app, thread, state, stop_timeout)
         _set_task_join_will_block(joins_blocked)
         _state.set_default_app(previous_default)
+        app.amqp.queues._consume_from = consumed_before
         reason = f": {type(failure[0]).__name__}: {failure[0]}" if failure else ""
         raise PlannerError(f"the embedded worker did not start within {start_timeout:g} s{reason}")
     try:
@@ -132,6 +137,7 @@ def embedded_worker(app, concurrency: int = DEFAULT_CONCURRENCY, start_timeout: 
         _stop(app, thread, state, stop_timeout)
         _set_task_join_will_block(joins_blocked)
         _state.set_default_app(previous_default)
+        app.amqp.queues._consume_from = consumed_before
 
 
 def _stop(app, thread: threading.Thread, state, timeout: float) -> None:

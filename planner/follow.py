@@ -50,7 +50,8 @@ class Watcher:
             start = starts.get(node.name)
             if start:
                 node.started = node.started or start.get("started")
-                node.worker = node.worker or start.get("worker")
+                node.worker = start.get("worker") or node.worker  # the latest try's (a retry may move)
+                node.tries = max(node.tries, int(start.get("try") or 1))
             meta = metas.get(node.name)
             status = (meta or {}).get("status")
             node.running = bool(start) or status == "STARTED"
@@ -62,7 +63,7 @@ class Watcher:
                 self.failed.add(node.name)
                 finished_now.append(node.name)
         if any(self.nodes[name].state == FAILURE for name in finished_now):
-            finished_now += self._skip_downstream()
+            finished_now += [name for name in self._skip_downstream() if name not in finished_now]
         self._running = sum(node.running and node.state == UNFINISHED for node in self.nodes.values())
         self.changed = self._running != running_before
         return finished_now
@@ -80,6 +81,8 @@ class Watcher:
                 newly.append(name)
             node.state, node.result, node.error = SKIPPED, None, None
             node.running = False
+            if node.started is None:  # never ran: a failure Celery propagated down a chain says nothing of it
+                node.tries, node.worker, node.finished = 0, None, None
             self.failed.discard(name)  # e.g. a chord body failed for its header's sake
         self.skipped |= downstream
         return newly
@@ -89,6 +92,7 @@ class Watcher:
         node.running = False
         node.finished = _timestamp(meta.get("date_done")) or time.time()
         node.worker = meta.get("worker") or node.worker
+        node.tries = max(node.tries, 1 + int(meta.get("retries") or 0))
         if state == SUCCESS:
             node.result = meta.get("result")
             with contextlib.suppress(TypeError, ValueError):

@@ -2,10 +2,15 @@
 
 A graph file is a Python module exposing a ``networkx.DiGraph`` (attribute
 ``graph`` by default) whose nodes carry ``task``: a Celery signature, ``.s()``
-to receive upstream results or ``.si()`` to receive nothing. A ``.json`` file
-holds the same graph declaratively, in networkx node-link form, with nodes
-``{"id": ..., "task": "module.task_name", "args": [], "kwargs": {},
-"immutable": false}``.
+to receive upstream results or ``.si()`` to receive nothing. The attribute
+may also be a function returning the DiGraph: its parameters are the run's
+(:mod:`planner.parameters`). A ``.json`` file holds the same graph
+declaratively, in networkx node-link form, with nodes ``{"id": ...,
+"task": "module.task_name", "args": [], "kwargs": {}, "immutable": false}``.
+
+Graph files are imported as ``celery -A`` imports an app: the graph file's
+own folder first on ``sys.path``, then the working directory, so
+``from shop.tasks import charge`` works from the project root.
 
 >>> g = load_graph("examples/chain/graph.py")   # doctest: +SKIP
 >>> sorted(g)                                   # doctest: +SKIP
@@ -19,6 +24,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import traceback
 import uuid
@@ -29,17 +35,68 @@ import networkx as nx
 from .errors import PlannerError
 
 
-def load_graph(path: str | Path, attribute: str = "graph") -> nx.DiGraph:
-    """Load and validate the graph in ``path`` (``.py`` or ``.json``)."""
+class GraphEnvironmentError(PlannerError):
+    """The graph file may be fine, but a module it needs cannot be imported
+    from here (run from the project root, or set ``PYTHONPATH``)."""
+
+
+def load_graph(path: str | Path, attribute: str = "graph", params: dict | None = None) -> nx.DiGraph:
+    """Load and validate the graph in ``path`` (``.py`` or ``.json``);
+    ``params`` are the graph function's (see :func:`load_graph_and_parameters`)."""
+    return load_graph_and_parameters(path, attribute, params)[0]
+
+
+def load_graph_and_parameters(path: str | Path, attribute: str = "graph",
+                              params: dict | None = None) -> tuple[nx.DiGraph, dict]:
+    """Load and validate the graph in ``path``; when its ``attribute`` is a
+    function, call it with ``params`` (``{name: text}`` from ``--param``, or
+    the JSON values a run report recorded) converted by its annotations.
+    Returns the graph and the parameters it was built with (JSON-ready)."""
+    from . import parameters
+
+    path = Path(path)
+    if not path.is_file():
+        raise PlannerError(f"{path}: no such graph file")
+    values: dict = {}
+    if path.suffix == ".json":
+        if params:
+            raise PlannerError(f"{path}: a node-link JSON graph takes no parameters (--param)")
+        graph = _load_json(path)
+    else:
+        graph = _load_module_attribute(path, attribute)
+        if parameters.is_graph_function(graph):
+            where = f"{path}: {attribute}()"
+            values = parameters.bind(graph, params or {}, where)
+            graph = _call(path, attribute, graph, values)
+        elif params:
+            raise PlannerError(f"{path}: '{attribute}' is not a function, so it takes no parameters "
+                               f"(got --param {next(iter(params))})")
+    validate(graph, str(path))
+    return graph, parameters.as_json(values)
+
+
+def graph_parameters(path: str | Path, attribute: str = "graph") -> list:
+    """The parameters of the graph function in ``path`` (none for a DiGraph
+    or a JSON file), without building the graph."""
+    from . import parameters
+
     path = Path(path)
     if not path.is_file():
         raise PlannerError(f"{path}: no such graph file")
     if path.suffix == ".json":
-        graph = _load_json(path)
-    else:
-        graph = _load_module_attribute(path, attribute)
-    validate(graph, str(path))
-    return graph
+        return []
+    value = _load_module_attribute(path, attribute)
+    return parameters.parameters_of(value, f"{path}: {attribute}()") if parameters.is_graph_function(value) else []
+
+
+def _call(path: Path, attribute: str, function, values: dict):
+    try:
+        return function(**values)
+    except SystemExit as error:
+        raise PlannerError(f"{path}:{_line_in(error, path)}: {attribute}() called sys.exit({error.code!r}): "
+                           "a graph function must return the DiGraph") from None
+    except Exception as error:
+        raise PlannerError(f"{path}:{_line_in(error, path)}: {attribute}() raised {_describe(error)}") from error
 
 
 def _prefer_folder(folder: Path) -> None:
@@ -52,6 +109,10 @@ def _prefer_folder(folder: Path) -> None:
     if entry in sys.path:
         sys.path.remove(entry)
     sys.path.insert(0, entry)
+    # Then the working directory, as `celery -A` has it: the project's packages import from its root.
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(1, cwd)
     try:
         local = {p.stem for p in folder.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
     except OSError:
@@ -76,12 +137,24 @@ def _load_module_attribute(path: Path, attribute: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     try:
-        source = path.read_text()
-        code = compile(source, str(path), "exec")
+        # From bytes, so a coding cookie is honoured and bad UTF-8 is a SyntaxError naming the line.
+        code = compile(path.read_bytes(), str(path), "exec")
     except SyntaxError as error:
+        if "codec can't decode" in str(error.msg):
+            raise PlannerError(f"{path}:{error.lineno}: not valid UTF-8 (declare the file's encoding with "
+                               f"'# -*- coding: ...' or save it as UTF-8): {error.msg}") from error
         raise PlannerError(f"{path}:{error.lineno}: syntax error: {error.msg}") from error
+    except (OSError, ValueError) as error:
+        raise PlannerError(f"{path}: cannot read the graph file: {_describe(error)}") from error
     try:
         exec(code, module.__dict__)
+    except SystemExit as error:
+        raise PlannerError(f"{path}:{_line_in(error, path)}: the graph file called sys.exit({error.code!r}) "
+                           "while being imported: a graph file defines a graph, it does not run as a program "
+                           "(guard that code with if __name__ == '__main__')") from None
+    except ModuleNotFoundError as error:
+        problem = GraphEnvironmentError if _environment(error) else PlannerError
+        raise problem(f"{path}:{_line_in(error, path)}: {missing_module(error, path.resolve().parent)}") from error
     except Exception as error:
         line = _line_in(error, path)
         raise PlannerError(f"{path}:{line}: error while importing the graph file: {_describe(error)}") from error
@@ -100,6 +173,38 @@ def _line_in(error: BaseException, path: Path) -> int | str:
     return line
 
 
+def _environment(error: ModuleNotFoundError) -> bool:
+    """A top-level module is missing (the path or the installed packages),
+    not a submodule of a package that was found (a name wrong in the code)."""
+    name = error.name or ""
+    return "." not in name or name.partition(".")[0] not in sys.modules
+
+
+def missing_module(error: ModuleNotFoundError, folder: Path | None = None) -> str:
+    """``cannot import 'shop': no module named 'shop' in the graph file's
+    folder (...), the working directory (...) or the installed packages; …``:
+    where Python looked, and how to make it look in the right place."""
+    name = error.name or str(error)
+    top = name.partition(".")[0]
+    if not _environment(error):
+        where = getattr(sys.modules[top], "__file__", None) or top
+        return f"cannot import '{name}': package '{top}' ({where}) has no module '{name[len(top) + 1:]}'"
+    cwd = os.getcwd()
+    labels: dict[str, list[str]] = {}
+    if folder is not None:
+        labels.setdefault(str(folder), []).append("the graph file's folder")
+    labels.setdefault(cwd, []).append("the working directory")
+    for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        if entry:
+            labels.setdefault(str(Path(entry).resolve()), []).append("PYTHONPATH")
+    places = [f"{' and '.join(names)} ({where})" for where, names in labels.items()
+              if where in sys.path or (where == cwd and "" in sys.path)]
+    searched = ", ".join(places) + (" or " if places else "") + "the installed packages"
+    return (f"cannot import '{name}': no module named '{top}' in {searched}; "
+            f"run planner from the folder that holds '{top}' (as for celery -A), add that folder to PYTHONPATH, "
+            "or install it")
+
+
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}".replace("\n", " ")
 
@@ -107,12 +212,19 @@ def _describe(error: BaseException) -> str:
 def _load_json(path: Path) -> nx.DiGraph:
     _prefer_folder(path.resolve().parent)
     try:
-        data = json.loads(path.read_text())
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise PlannerError(f"{path}: not valid UTF-8 (byte {error.start}): JSON graph files are UTF-8") from error
+    except OSError as error:
+        raise PlannerError(f"{path}: cannot read the graph file: {_describe(error)}") from error
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as error:
         raise PlannerError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from error
     if not isinstance(data, dict) or "nodes" not in data:
         raise PlannerError(f"{path}: not a networkx node-link graph (no 'nodes')")
     edges_key = "links" if "links" in data else "edges"
+    _check_node_link(path, data, edges_key)
     data = {"directed": True, "multigraph": False, **data}
     try:
         graph = nx.node_link_graph(data, edges=edges_key)
@@ -124,24 +236,78 @@ def _load_json(path: Path) -> nx.DiGraph:
         name = attrs.get("task")
         if name is None:
             continue  # reported by validate()
-        if not isinstance(name, str) or "." not in name:
-            raise PlannerError(f"{path}: node '{node}': task must be 'module.task_name', got {name!r}")
         attrs["task"] = _signature_from_name(path, node, name, attrs)
     return graph
+
+
+# The node fields planner reads, and the JSON types each must have.
+_NODE_FIELDS = {"task": (str,), "args": (list,), "kwargs": (dict,), "immutable": (bool,),
+                "cost": (int, float)}
+_JSON_TYPES = {str: "a string", list: "a list", dict: "an object", bool: "true or false", int: "a number",
+               float: "a number"}
+
+
+def _check_node_link(path: Path, data: dict, edges_key: str) -> None:
+    """Every field planner reads has its JSON type: ``nodes`` a list of
+    objects, each with an ``id`` (string or integer) and a ``task``
+    ``"module.task_name"``, ``args`` a list, ``kwargs`` an object,
+    ``immutable`` true or false, ``cost`` a number; edges name their ends."""
+    nodes = data["nodes"]
+    if not isinstance(nodes, list):
+        raise PlannerError(f"{path}: 'nodes' must be a list, got {_json_type(nodes)}")
+    for position, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            raise PlannerError(f"{path}: nodes[{position}] must be an object, got {_json_type(node)}")
+        if "id" not in node:
+            raise PlannerError(f"{path}: nodes[{position}] has no 'id'")
+        name = node["id"]
+        if isinstance(name, bool) or not isinstance(name, (str, int)):
+            raise PlannerError(f"{path}: nodes[{position}]: 'id' must be a string or an integer, "
+                               f"got {_json_type(name)}")
+        for field, types in _NODE_FIELDS.items():
+            value = node.get(field)
+            if value is None or (isinstance(value, types) and (bool in types or not isinstance(value, bool))):
+                continue
+            expected = " or ".join(dict.fromkeys(_JSON_TYPES[t] for t in types))
+            raise PlannerError(f"{path}: node '{name}': '{field}' must be {expected}, got {_json_type(value)}")
+        if "." not in node.get("task", "."):
+            raise PlannerError(f"{path}: node '{name}': task must be 'module.task_name', got {node['task']!r}")
+        if any(not isinstance(key, str) for key in node.get("kwargs") or {}):
+            raise PlannerError(f"{path}: node '{name}': 'kwargs' keys must be strings")
+    edges = data.get(edges_key, [])
+    if not isinstance(edges, list):
+        raise PlannerError(f"{path}: '{edges_key}' must be a list, got {_json_type(edges)}")
+    for position, edge in enumerate(edges):
+        if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
+            raise PlannerError(f"{path}: {edges_key}[{position}] must be an object with 'source' and 'target'")
+
+
+def _json_type(value) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a boolean)"
+    shown = json.dumps(value)
+    shown = shown if len(shown) <= 30 else shown[:29] + "…"
+    kind = {str: "a string", int: "a number", float: "a number", list: "a list", dict: "an object"}.get(type(value))
+    return f"{shown} ({kind})"
 
 
 def _signature_from_name(path: Path, node, name: str, attrs: dict):
     module_name, _, task_name = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
-    except Exception as error:
+    except ModuleNotFoundError as error:
+        problem = GraphEnvironmentError if _environment(error) else PlannerError
+        raise problem(f"{path}: node '{node}': {missing_module(error, path.resolve().parent)}") from error
+    except (Exception, SystemExit) as error:
         raise PlannerError(f"{path}: node '{node}': cannot import module '{module_name}': {_describe(error)}") from error
     task = getattr(module, task_name, None)
     if task is None or not hasattr(task, "signature"):
         raise PlannerError(f"{path}: node '{node}': '{name}' is not a Celery task")
-    args = attrs.pop("args", []) or []
-    kwargs = attrs.pop("kwargs", {}) or {}
-    immutable = bool(attrs.pop("immutable", False))
+    args = attrs.pop("args", None) or []
+    kwargs = attrs.pop("kwargs", None) or {}
+    immutable = attrs.pop("immutable", None) or False
     return task.signature(tuple(args), kwargs, immutable=immutable)
 
 
@@ -224,7 +390,10 @@ def _check_arity(where: str, graph: nx.DiGraph, node, sig, cache: dict) -> None:
 def structure(graph: nx.DiGraph) -> nx.DiGraph:
     """The plain graph analysis works on: ``str`` node names, predecessor
     order kept, and node attributes ``immutable``, ``cost`` and ``label``
-    (``tasks.add(2, 3)``)."""
+    (``tasks.add(2, 3)``), and ``behaviour`` where the node's queue, time
+    limits or retries are not Celery's defaults (:mod:`planner.behaviour`)."""
+    from .behaviour import node_behaviours
+
     plain = nx.DiGraph()
     for node, attrs in graph.nodes(data=True):
         sig = attrs.get("task")
@@ -234,6 +403,9 @@ def structure(graph: nx.DiGraph) -> nx.DiGraph:
             cost=float(attrs.get("cost", 1)),
             label=signature_label(sig) if sig is not None else str(node),
         )
+    signatures = {str(node): attrs["task"] for node, attrs in graph.nodes(data=True) if attrs.get("task") is not None}
+    for name, behaviour in node_behaviours(signatures).items():
+        plain.nodes[name]["behaviour"] = behaviour
     for node in graph:  # edges added per target, so predecessor order is kept
         for pred in graph.predecessors(node):
             plain.add_edge(str(pred), str(node))

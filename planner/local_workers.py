@@ -17,14 +17,16 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+from .apps import app_reference
 from .errors import PlannerError
 
 
 @contextlib.contextmanager
 def local_workers(app, signatures: Mapping, broker: str, backend: str, count: int = 1, concurrency: int = 2,
-                  pythonpath: list[str] | None = None, ready_timeout: float = 60.0):
-    """Start ``count`` prefork ``celery worker`` processes for the run;
-    yield their names; stop them after."""
+                  pythonpath: list[str] | None = None, ready_timeout: float = 60.0, queues: list[str] | None = None):
+    """Start ``count`` prefork ``celery worker`` processes for the run,
+    consuming ``queues`` (default: the app's default queue); yield their
+    names; stop them after."""
     from .preflight import live_workers
 
     modules = []
@@ -44,10 +46,12 @@ def local_workers(app, signatures: Mapping, broker: str, backend: str, count: in
         for index in range(count):
             name = f"planner{index}-{tag}@%h"
             log = Path(tempfile.mkstemp(prefix="planner-worker-", suffix=".log")[1])
-            command = [sys.executable, "-m", "celery", "-A", modules[0], "-b", broker, "--result-backend", backend,
-                       "worker", "-P", "prefork", "-c", str(concurrency),
-                       "--include", ",".join(["planner.tasks", *modules[1:]]), "-n", name, "-l", "warning",
+            command = [sys.executable, "-m", "celery", "-A", app_reference(app, modules[0]), "-b", broker,
+                       "--result-backend", backend, "worker", "-P", "prefork", "-c", str(concurrency),
+                       "--include", ",".join(["planner.tasks", *modules]), "-n", name, "-l", "warning",
                        "--without-gossip", "--without-mingle", "--without-heartbeat"]
+            if queues:
+                command += ["-Q", ",".join(queues)]
             with open(log, "wb") as handle:
                 processes.append(subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
                                                   start_new_session=True))

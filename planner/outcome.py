@@ -18,6 +18,7 @@ from .plan import Plan
 
 SUCCESS, FAILURE, SKIPPED, UNFINISHED = "SUCCESS", "FAILURE", "SKIPPED", "UNFINISHED"
 TIMEOUT = "TIMEOUT"
+STALLED = "STALLED"  # nothing progressed for --stall-timeout seconds and no worker held a node
 
 
 @dataclass
@@ -31,9 +32,11 @@ class NodeRun:
     error: str | None = None
     started: float | None = None
     finished: float | None = None
-    worker: str | None = None
+    worker: str | None = None  # the worker of the try that finished (else of the latest try seen)
     running: bool = False
     result_bytes: int = 0
+    tries: int = 0  # executions seen: 1 + Celery retries (0: never started)
+    reason: str | None = None  # why a SKIPPED node was skipped
 
     @property
     def duration(self) -> float | None:
@@ -43,12 +46,15 @@ class NodeRun:
 
     def as_json(self) -> dict:
         return {"state": self.state, "result": self.result, "error": self.error, "task_id": self.task_id,
-                "started": self.started, "finished": self.finished, "worker": self.worker}
+                "started": self.started, "finished": self.finished, "worker": self.worker, "tries": self.tries,
+                "reason": self.reason}
 
 
 @dataclass
 class RunReport:
-    """The outcome of a run: ``status`` is SUCCESS, FAILURE or TIMEOUT."""
+    """The outcome of a run: ``status`` is SUCCESS, FAILURE, TIMEOUT or
+    STALLED (then ``stall`` says what waited where). ``parameters`` are the
+    graph function's, as :func:`planner.parameters.as_json` records them."""
 
     plan: Plan
     nodes: dict[str, NodeRun]
@@ -57,16 +63,19 @@ class RunReport:
     elapsed: float = 0.0
     timeout: float | None = None
     warnings: list[str] = field(default_factory=list)
+    parameters: dict = field(default_factory=dict)
+    stall: str | None = None
 
     def as_json(self) -> dict:
-        return {"status": self.status, "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
+        return {"status": self.status, "parameters": self.parameters,
+                "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
 
     def count(self, state: str) -> int:
         return sum(node.state == state for node in self.nodes.values())
 
     @property
     def exit_code(self) -> int:
-        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124}.get(self.status, 1)
+        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2}.get(self.status, 1)
 
 
 @dataclass
@@ -80,3 +89,41 @@ class Progress:
     skipped: int
     finished_now: list[str]  # nodes that reached a final state since the last snapshot
     nodes: Mapping[str, NodeRun]
+    waiting: str | None = None  # set when the run stands still: which nodes wait on which queue
+
+
+def explain_skips(plan: Plan, nodes: Mapping[str, NodeRun]) -> None:
+    """Set ``reason`` on every SKIPPED node: the failed node it depends on,
+    or, where the plan's added ordering alone put it behind a failure (the
+    canvas strategy on a graph that is not series-parallel), that ordering.
+
+    >>> import networkx as nx
+    >>> plan = Plan(nx.DiGraph([("a", "c"), ("b", "d")]), None, added=(("b", "c"),))
+    >>> nodes = {n: NodeRun(n, n) for n in "abcd"}
+    >>> nodes["b"].state, nodes["c"].state, nodes["d"].state = FAILURE, SKIPPED, SKIPPED
+    >>> explain_skips(plan, nodes)
+    >>> nodes["c"].reason, nodes["d"].reason
+    ("behind the added ordering b → c (the canvas adds it; the graph has no such dependency) after 'b' failed", "after 'b' failed")
+    """
+    import networkx as nx
+
+    failed = [name for name, node in nodes.items() if node.state == FAILURE]
+    if not any(node.state == SKIPPED for node in nodes.values()):
+        return
+    graph, ordering = plan.graph, plan.dependencies()
+    for name, node in nodes.items():
+        if node.state != SKIPPED:
+            continue
+        ancestors = nx.ancestors(graph, name)
+        causes = [f for f in failed if f in ancestors]
+        if causes:
+            node.reason = f"after '{causes[0]}' failed"
+            continue
+        reach = nx.ancestors(ordering, name) | {name}
+        for u, v in plan.added:
+            if v in reach:
+                cause = next((f for f in failed if f == u or f in nx.ancestors(ordering, u)), None)
+                if cause is not None:
+                    node.reason = (f"behind the added ordering {u} → {v} (the canvas adds it; the graph has no "
+                                   f"such dependency) after '{cause}' failed")
+                    break

@@ -12,6 +12,8 @@ is a :class:`~planner.errors.PlannerError` with one line naming the problem
 
 from __future__ import annotations
 
+import contextlib
+
 from kombu.utils.url import maybe_sanitize_url
 
 from .errors import PlannerError
@@ -70,45 +72,156 @@ def live_workers(app, timeouts: tuple[float, ...] = PING_TIMEOUTS) -> list[str]:
     return []
 
 
-def check_workers(app, timeouts: tuple[float, ...] = PING_TIMEOUTS) -> list[str]:
-    """At least one worker answers; returns their names."""
-    names = live_workers(app, timeouts)
+def worker_command(app, queues=()) -> str:
+    """The command that starts a worker for ``app`` consuming ``queues``."""
+    from .apps import app_reference
+
+    named = [queue for queue in queues if queue]
+    consume = f" -Q {','.join(named)}" if named else ""
+    return f"celery -A {app_reference(app, app.main or 'APP')} worker{consume} --include planner.tasks"
+
+
+def check_workers(app, queues=(), timeouts: tuple[float, ...] = PING_TIMEOUTS) -> list[str]:
+    """At least one worker answers; returns their names. ``queues``, the
+    queues the run uses, goes into the command the error suggests.
+
+    A ping can only wait for replies, so where the broker itself can say
+    that nobody listens (Redis: no client subscribed to broadcasts on the
+    database; RabbitMQ: no consumer on any of ``queues``) the answer comes
+    at once."""
+    from .routing import default_queue
+
+    named = [queue for queue in queues if queue]
+    suggested = named if set(named) - {default_queue(app)} else []
+    if not _anyone_listening(app, named):
+        names = []
+    else:
+        names = live_workers(app, timeouts)
     if not names:
         raise PlannerError(
             f"no Celery worker answered on {masked(app.conf.broker_url)}: start one with "
-            "'celery -A <your tasks module> worker --include planner.tasks', use --workers N, or run --local"
+            f"'{worker_command(app, suggested)}', use --workers N, or run --local"
         )
     return names
 
 
-def check_registered(app, task_names, workers: list[str], timeout: float = PING_TIMEOUT) -> list[str]:
-    """Every task the plan sends is registered on the live workers.
+def _anyone_listening(app, queues: list[str]) -> bool:
+    """False when the broker says at once that no worker can answer; True
+    when it does not know (then ping)."""
+    scheme = str(app.conf.broker_url or "").split("://", 1)[0].split("+", 1)[-1]
+    try:
+        if scheme in ("redis", "rediss"):
+            return _redis_has_subscribers(app)
+        if scheme in ("amqp", "amqps", "pyamqp") and queues:
+            return any(count != 0 for count in queue_consumers(app, queues).values())
+    except Exception:  # the broker could not tell: ask the workers
+        return True
+    return True
 
-    A task no worker knows is an error. A task only some workers know is a
-    warning (returned): those workers would reject it if it reached them.
+
+def _redis_has_subscribers(app) -> bool:
+    """A worker answers broadcasts through a pub/sub subscription made on
+    its database: is there any client subscribed there?"""
+    with app.connection_for_write(connect_timeout=CONNECT_TIMEOUT) as connection:
+        client = connection.default_channel.client
+        database = str(client.connection_pool.connection_kwargs.get("db", 0) or 0)
+        for line in _client_list(client):
+            fields = dict(part.split("=", 1) for part in line.split() if "=" in part)
+            if fields.get("db") == database and (fields.get("psub", "0") != "0" or fields.get("sub", "0") != "0"):
+                return True
+    return False
+
+
+def _client_list(client) -> list[str]:
+    reply = client.execute_command("CLIENT LIST")
+    if isinstance(reply, bytes):
+        reply = reply.decode()
+    if isinstance(reply, list):  # some clients parse the reply into one dict per client
+        return [" ".join(f"{key}={value}" for key, value in item.items()) for item in reply]
+    return str(reply).splitlines()
+
+
+def queue_consumers(app, queues: list[str]) -> dict[str, int | None]:
+    """Consumers of each queue, as the broker counts them (AMQP: 0 for a
+    queue that does not exist); ``None`` where the broker cannot tell."""
+    counts: dict[str, int | None] = {}
+    with app.connection_for_write(connect_timeout=CONNECT_TIMEOUT) as connection:
+        connection.ensure_connection(max_retries=1, timeout=CONNECT_TIMEOUT)
+        for queue in queues:
+            channel = connection.channel()
+            try:
+                counts[queue] = channel.queue_declare(queue=queue, passive=True).consumer_count
+            except Exception as error:
+                counts[queue] = 0 if getattr(error, "code", None) == 404 else None
+            finally:
+                with contextlib.suppress(Exception):
+                    channel.close()
+    return counts
+
+
+def check_queues(app, needs, workers: list[str], timeout: float = PING_TIMEOUT) -> list[str]:
+    """Every queue the plan uses has a live worker consuming it, and the
+    workers consuming it have the tasks sent there registered.
+
+    ``needs``: queue → {task name → the nodes that send it} (queue ``None``:
+    routed by exchange only; any worker may get those). A queue nobody
+    consumes, or a task none of its consumers has, is an error naming the
+    queue, the task and the fix; a task only some of them have is a warning
+    (returned): those workers would reject it if it reached them.
     """
-    # ``limit``: stop waiting once every worker we know of has answered.
-    replies = app.control.inspect(destination=workers, timeout=timeout, limit=len(workers)).registered() or {}
-    registered = {worker: set(names or ()) for worker, names in replies.items()}
+    inspector = app.control.inspect(destination=workers, timeout=timeout, limit=len(workers))
+    registered = {worker: set(names or ()) for worker, names in (inspector.registered() or {}).items()}
     if not registered:
         raise PlannerError(f"the workers on {masked(app.conf.broker_url)} did not say which tasks they have")
+    consuming = {worker: {queue.get("name") for queue in queues or ()}
+                 for worker, queues in (inspector.active_queues() or {}).items()}
     warnings = []
-    for task in sorted(task_names):
-        lacking = sorted(worker for worker, names in registered.items() if task not in names)
-        if len(lacking) == len(registered):
-            hint = " (start workers with --include planner.tasks)" if task.startswith("planner.") else ""
-            raise PlannerError(f"no live worker has the task '{task}' registered{hint}")
-        if lacking:
-            warnings.append(f"task '{task}' is not registered on {', '.join(lacking)}")
+    for queue, tasks in needs.items():
+        if queue is None or not consuming:  # no queue name, or the workers would not say: any worker
+            consumers = sorted(registered)
+        else:
+            consumers = sorted(worker for worker, names in consuming.items() if queue in names)
+        if not consumers:
+            node = _first_node(tasks)
+            others = sorted({name for names in consuming.values() for name in names if name})
+            all_queues = others + [queue]
+            raise PlannerError(
+                f"no live worker consumes the queue '{queue}' that {node} is routed to: add -Q {queue} to a "
+                f"worker's command (e.g. '{worker_command(app, all_queues)}')")
+        for task in sorted(tasks):
+            lacking = [worker for worker in consumers if task not in registered.get(worker, ())]
+            if len(lacking) == len(consumers):
+                where = f" consuming the queue '{queue}'" if queue is not None and consuming else ""
+                hint = " (start workers with --include planner.tasks)" if task.startswith("planner.") else ""
+                raise PlannerError(f"no live worker{where} has the task '{task}' registered{hint}")
+            if lacking:
+                warnings.append(f"task '{task}' is not registered on {', '.join(lacking)}, which consume"
+                                f"{'s' * (len(lacking) == 1)} the queue '{queue}'")
     return warnings
 
 
-def preflight(app, task_names, timeout: float = PING_TIMEOUT) -> list[str]:
-    """All the checks, in order; returns warnings."""
+def _first_node(tasks) -> str:
+    for task, nodes in tasks.items():
+        if nodes:
+            return f"task '{task}' (node '{nodes[0]}')"
+    return f"planner's task '{next(iter(tasks))}'"
+
+
+def check_registered(app, task_names, workers: list[str], timeout: float = PING_TIMEOUT) -> list[str]:
+    """Every task in ``task_names`` is registered on some live worker (a
+    warning for each worker lacking one); :func:`check_queues` without
+    queues."""
+    return check_queues(app, {None: {name: [] for name in task_names}}, workers, timeout)
+
+
+def preflight(app, task_names, timeout: float = PING_TIMEOUT, needs=None) -> list[str]:
+    """All the checks, in order; returns warnings. ``needs`` (queue → {task
+    → nodes}) checks per queue; else ``task_names`` are checked anywhere."""
     check_broker(app)
     check_backend(app)
-    workers = check_workers(app)
-    return check_registered(app, task_names, workers, timeout)
+    needs = needs or {None: {name: [] for name in task_names}}
+    workers = check_workers(app, [queue for queue in needs if queue])
+    return check_queues(app, needs, workers, timeout)
 
 
 def _reason(error: BaseException) -> str:

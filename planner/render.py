@@ -120,6 +120,10 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
             lines.append("sent immutable")
         elif task.gather:
             lines.append("input gathered from " + ", ".join(task.gather))
+        if attrs.get("behaviour"):
+            from .behaviour import behaviour_text
+
+            lines.append(behaviour_text(attrs["behaviour"]))
         state = states.get(task.name)
         status = _status(state, durations.get(task.name))
         if status:

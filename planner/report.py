@@ -12,29 +12,38 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from .outcome import FAILURE, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
+from .text import printable
 
 STYLES = {SUCCESS: "green", FAILURE: "bold red", SKIPPED: "yellow", UNFINISHED: "dim"}
 
 
 class PlainProgress:
-    """One line per finished node: ``[3/6] orders SUCCESS 0.20 s``."""
+    """One line per finished node: ``[3/6] orders SUCCESS 0.20 s``; a line
+    saying what waits where when the run stands still."""
 
     def __init__(self, console: Console):
         self.console = console
-        self.printed = 0
+        self.printed: set[str] = set()
 
     def update(self, progress: Progress) -> None:
         for name in progress.finished_now:
+            if name in self.printed:  # a node is reported once, with its final state
+                continue
             node = progress.nodes[name]
-            self.printed += 1
+            self.printed.add(name)
             duration = f" {node.duration:.2f} s" if node.duration is not None else ""
             error = f" ({node.error})" if node.error else ""
-            self.console.print(f"[{self.printed}/{progress.total}] {name} {node.state}{duration}{error}",
-                               markup=False, highlight=False, soft_wrap=True)
+            self._line(f"[{len(self.printed)}/{progress.total}] {printable(name)} {node.state}{duration}{error}")
+        if progress.waiting:
+            self._line(f"waiting: {progress.waiting}")
+
+    def _line(self, text: str) -> None:
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         pass
@@ -58,6 +67,8 @@ class BarProgress:
             detail += f", [red]{progress.failed} failed[/red]"
         if progress.skipped:
             detail += f", {progress.skipped} skipped"
+        if progress.waiting:
+            detail += f" — {escape(progress.waiting)}"
         self.bar.update(self.task, total=progress.total, completed=progress.done, detail=detail)
 
     def close(self) -> None:
@@ -95,15 +106,26 @@ RESULT_WIDTH = 40  # characters of a result shown in the table (--json has it wh
 def print_report(report: RunReport, console: Console) -> None:
     """The per-node table (state, duration, worker, result or error), a
     summary line and warnings."""
+    retried = any(node.tries > 1 for node in report.nodes.values())
     table = Table(show_edge=False, pad_edge=False)
-    for column in ("node", "state", "duration", "worker", "result / error"):
-        table.add_column(column, justify="right" if column == "duration" else "left", overflow="fold")
+    columns = ("node", "state", "duration", "tries", "worker", "result / error") if retried else \
+        ("node", "state", "duration", "worker", "result / error")
+    for column in columns:
+        table.add_column(column, justify="right" if column in ("duration", "tries") else "left", overflow="fold")
     for node in report.nodes.values():
         duration = f"{node.duration:.3f} s" if node.duration is not None else "-"
-        outcome = short_result(node.result) if node.state == SUCCESS else node.error or ""
-        table.add_row(node.name, f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, node.worker or "-",
-                      Text(outcome))
+        if node.state == SUCCESS:
+            outcome = short_result(node.result)
+        else:
+            outcome = node.error or (f"skipped: {node.reason}" if node.reason else "")
+        tries = [str(node.tries or "-")] if retried else []
+        table.add_row(Text(printable(node.name)), f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, *tries,
+                      node.worker or "-", Text(outcome))
     console.print(table)
+    if report.parameters:
+        from .parameters import assignments
+
+        console.print(f"parameters: {printable(assignments(report.parameters))}", markup=False, highlight=False)
     console.print(summary_line(report), markup=False, highlight=False)
     for warning in report.warnings:
         console.print(f"warning: {warning}", markup=False, highlight=False, style="yellow")
@@ -122,6 +144,7 @@ def short_result(value) -> str:
 
 
 def write_json(report: RunReport, path: str | Path) -> None:
-    """``{"status", "nodes": {name: {state, result, error, task_id, started,
-    finished, worker}}}``; results that are not JSON become their repr."""
+    """``{"status", "parameters", "nodes": {name: {state, result, error,
+    task_id, started, finished, worker, tries, reason}}}``; results that
+    are not JSON become their repr."""
     Path(path).write_text(json.dumps(report.as_json(), indent=2, default=repr) + "\n")

@@ -72,7 +72,7 @@ def _record_start(sender=None, task_id=None, task=None, **_):
     backend = task.backend
     if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
         return  # not a key-value store: the runner does without start times
-    record = {"started": time.time(), "worker": task.request.hostname}
+    record = {"started": time.time(), "worker": task.request.hostname, "try": 1 + (task.request.retries or 0)}
     try:
         backend.set(backend.get_key_for_task(task_id, key=STARTED_SUFFIX), json.dumps(record))
     except Exception:  # a start time is nice to have, never worth failing a task

@@ -86,11 +86,14 @@ def test_cli_json_report_has_every_node(tmp_path):
     assert report["status"] == "FAILURE"
     assert set(report["nodes"]) == {"a", "b", "c", "d"}
     for name, node in report["nodes"].items():
-        assert set(node) == {"state", "result", "error", "task_id", "started", "finished", "worker"}, name
+        assert set(node) == {"state", "result", "error", "task_id", "started", "finished", "worker", "tries",
+                             "reason"}, name
     assert [report["nodes"][n]["state"] for n in "abcd"] == ["SUCCESS", "FAILURE", "SKIPPED", "SUCCESS"]
     assert report["nodes"]["b"]["error"] == "ValueError: b failed on purpose"
     assert report["nodes"]["d"]["result"]["got"] == "a"
     assert report["nodes"]["c"]["result"] is None and report["nodes"]["c"]["started"] is None
+    assert report["nodes"]["c"]["reason"] == "after 'b' failed" and report["nodes"]["c"]["tries"] == 0
+    assert report["nodes"]["a"]["tries"] == 1
     assert report["nodes"]["a"]["started"] <= report["nodes"]["a"]["finished"]
     assert "[1/4]" in result.stderr  # plain progress lines when not a terminal
     assert "FAILURE" in result.stdout and "SKIPPED" in result.stdout

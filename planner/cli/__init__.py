@@ -1,7 +1,8 @@
 """The ``planner`` command. Thin: parse, call the library, print.
 
 Each command lives in its own module and registers itself on ``app``.
-``--debug`` anywhere on the command line shows tracebacks.
+``--debug`` anywhere on the command line shows tracebacks; ``--version``
+prints the versions.
 """
 
 from __future__ import annotations

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import signal
 import sys
+import threading
 import traceback
 from dataclasses import dataclass
+from typing import Optional
 
 import typer
 
@@ -26,6 +30,31 @@ class Settings:
 
 
 settings = Settings()
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from .. import __version__
+
+        try:
+            own = version("planner")
+        except PackageNotFoundError:
+            own = __version__
+        typer.echo(f"planner {own} (celery {version('celery')}, networkx {version('networkx')}, "
+                   f"Python {sys.version.split()[0]})")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def options(
+    version: Optional[bool] = typer.Option(None, "--version", callback=_show_version, is_eager=True,
+                                           help="Print planner's version (and Celery's) and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show the traceback of an error (anywhere on the "
+                               "command line: planner run g.py --debug)."),
+) -> None:
+    pass
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -62,8 +91,39 @@ def reports_errors(command):
     return wrapper
 
 
-def load(graph_path: str, attribute: str):
-    from ..graphfile import load_graph
+def load(graph_path: str, attribute: str, params: list[str] | None = None):
+    """The graph and the parameters it was built with (``--param NAME=VALUE``
+    strings, for a graph file whose ``attribute`` is a function)."""
+    from ..graphfile import load_graph_and_parameters
+    from ..parameters import parse_assignments
 
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
-    return load_graph(graph_path, attribute)
+    return load_graph_and_parameters(graph_path, attribute, parse_assignments(params))
+
+
+PARAM_HELP = "NAME=VALUE for the graph function's parameter NAME (repeat it); 'planner plan GRAPH --params' lists them."
+
+
+class LoadTimeout(BaseException):
+    """Loading the graph file took longer than ``--timeout`` (a BaseException,
+    as KeyboardInterrupt is: the user's ``except Exception`` must not keep it)."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None):
+    """Raise :class:`LoadTimeout` in this (main) thread after ``seconds``:
+    a graph file's import is the user's code, and may block."""
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise LoadTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -7,7 +7,7 @@ from enum import Enum
 
 import typer
 
-from .common import app, load, reports_errors
+from .common import PARAM_HELP, app, load, reports_errors
 
 
 class PlanFormat(str, Enum):
@@ -29,28 +29,55 @@ def plan_command(
     format: PlanFormat = typer.Option(PlanFormat.text, "--format", "-f", help="text, python or json."),
     graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
     strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="auto, canvas or exact."),
+    param: list[str] = typer.Option(None, "--param", metavar="NAME=VALUE", help=PARAM_HELP),
+    params: bool = typer.Option(False, "--params", help="List the graph function's parameters (type, default) "
+                                "and exit."),
 ):
     """Show the plan: the nested canvas and a summary."""
     from ..describe import plan_dict, summarize, tree_lines
     from ..planning import make_plan, signatures
     from ..source import to_python
+    from ..text import printable
 
-    user_graph = load(graph_file, graph)
+    if params:
+        _list_parameters(graph_file, graph, format)
+        return
+    user_graph, values = load(graph_file, graph, param)
     plan = make_plan(user_graph, strategy.value)
     if format is PlanFormat.python:
         typer.echo(to_python(plan, signatures(user_graph)), nl=False)
         return
     if format is PlanFormat.json:
-        typer.echo(json.dumps(plan_dict(plan), indent=2))
+        typer.echo(json.dumps({**plan_dict(plan), "parameters": values}, indent=2))
         return
     if plan.strategy == "exact":
         # The tree is the canvas decomposition; exact dispatch does not impose its ordering.
         typer.echo("exact dispatch: each node is sent when its own predecessors finish; its canvas shape:")
     for line in tree_lines(plan):
-        typer.echo(line)
+        typer.echo(printable(line))
     typer.echo("")
+    if values:
+        from ..parameters import assignments
+
+        typer.echo(printable(f"parameters:      {assignments(values)}"))
     for line in summary_lines(summarize(plan)):
-        typer.echo(line)
+        typer.echo(printable(line))
+
+
+def _list_parameters(graph_file: str, attribute: str, format: "PlanFormat") -> None:
+    from ..graphfile import graph_parameters
+    from ..parameters import TYPE_NAMES, as_json
+
+    found = graph_parameters(graph_file, attribute)
+    if format is PlanFormat.json:
+        typer.echo(json.dumps([{"name": p.name, "type": TYPE_NAMES[p.kind], "required": p.required,
+                                **({} if p.required else {"default": as_json({p.name: p.default})[p.name]})}
+                               for p in found], indent=2))
+        return
+    if not found:
+        typer.echo(f"{graph_file}: '{attribute}' takes no parameters")
+    for parameter in found:
+        typer.echo(parameter.describe())
 
 
 def summary_lines(summary: dict) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from .common import app, load, reports_errors
+from .common import PARAM_HELP, app, load, reports_errors
 from .plan_command import Strategy
 
 
@@ -34,6 +34,7 @@ def render_command(
     graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
     strategy: Strategy = typer.Option(Strategy.auto, "--strategy", help="auto, canvas or exact."),
     collapse: bool = typer.Option(False, "--collapse", help="Fold runs of 3+ plain chain steps into one box."),
+    param: list[str] = typer.Option(None, "--param", metavar="NAME=VALUE", help=PARAM_HELP),
 ):
     """Draw the plan: clusters for chains, groups and chords; dependencies,
     added dependencies (dashed) and the critical path. Nothing runs."""
@@ -44,7 +45,7 @@ def render_command(
     chosen = format.value if format else None
     if output == "-" and chosen not in (None, "dot", "mermaid", "markdown"):
         raise PlannerError(f"--format {chosen} goes to a file: give one with -o (stdout takes dot, mermaid or markdown)")
-    plan = make_plan(load(graph_file, graph), strategy.value)
+    plan = make_plan(load(graph_file, graph, param)[0], strategy.value)
     if output == "-":
         data, warnings = render_bytes(plan, format_for(output, chosen or "dot"), collapse=collapse)
         for warning in warnings:

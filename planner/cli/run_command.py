@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .common import app, load, reports_errors
+from ..stall import DEFAULT_STALL_TIMEOUT
+from .common import PARAM_HELP, LoadTimeout, app, deadline, load, reports_errors
 from .plan_command import Strategy
 
 
@@ -29,26 +31,38 @@ def run_command(
     graph: str = typer.Option("graph", "--graph", help="Attribute of the graph file holding the DiGraph."),
     json_file: Optional[Path] = typer.Option(None, "--json", help="Write the per-node report as JSON."),
     render_file: Optional[Path] = typer.Option(None, "--render", help="Draw the state-coloured diagram."),
-    timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Give up after S seconds (exit 124)."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Give up after S seconds, loading the "
+                                            "graph file included (exit 124)."),
+    stall_timeout: float = typer.Option(DEFAULT_STALL_TIMEOUT, "--stall-timeout", min=0, help="End the run (exit 2) "
+                                        "after S seconds in which no node started or finished and no worker held "
+                                        "one; 0 waits forever."),
+    param: list[str] = typer.Option(None, "--param", metavar="NAME=VALUE", help=PARAM_HELP),
     max_result_bytes: int = typer.Option(64 * 1024, "--max-result-bytes", help="Warn about bigger results "
                                          "passed between nodes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
 ):
     """Run the graph and report every node (exit 0 all succeeded, 1 a node
-    failed, 2 bad input or infrastructure, 124 timeout)."""
+    failed, 2 bad input, infrastructure or a stalled run, 124 timeout)."""
     from rich.console import Console
 
-    from ..outcome import TIMEOUT
+    from ..outcome import STALLED, TIMEOUT
     from ..report import print_report, progress_printer, write_json
     from ..run import run_graph
 
-    user_graph = load(graph_file, graph)
+    started = time.monotonic()
+    try:
+        with deadline(timeout):
+            user_graph, values = load(graph_file, graph, param)
+    except LoadTimeout:
+        _exit_now(f"timed out after {timeout:g} s while loading {graph_file} (its imports did not finish)", 124)
+    remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
     progress = progress_printer(Console(stderr=True), quiet)
     try:
         report = run_graph(user_graph, local=local, broker=broker, backend=backend, workers=workers,
-                           concurrency=concurrency, strategy=strategy.value, timeout=timeout,
+                           concurrency=concurrency, strategy=strategy.value, timeout=remaining,
                            on_progress=progress.update, max_result_bytes=max_result_bytes,
-                           worker_pythonpath=[str(Path(graph_file).resolve().parent)])
+                           worker_pythonpath=[str(Path(graph_file).resolve().parent)],
+                           stall_timeout=stall_timeout, parameters=values)
     except KeyboardInterrupt:
         progress.close()
         _exit_now("interrupted", 130)
@@ -63,6 +77,8 @@ def run_command(
     if report.status == TIMEOUT:
         done = len(report.nodes) - report.count("UNFINISHED")
         _exit_now(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
+    if report.status == STALLED:
+        _exit_now(report.stall, 2)
     raise typer.Exit(report.exit_code)
 
 

@@ -24,6 +24,7 @@ from .findings import Finding
 _NODE_IN_MESSAGE = re.compile(r"node '([^']*)'")
 _CYCLE = re.compile(r"has a cycle: (.*?) ->")
 _LINE_PREFIX = re.compile(r"^(\d+): ")
+ENVIRONMENT = "environment problem, the graph file may be fine: "  # starts the message of a module not found
 
 
 def is_graph_module(tree: ast.Module, attribute: str = "graph") -> bool:
@@ -123,12 +124,16 @@ def isolated_imports():
 def load(path: Path, attribute: str):
     """(graph or None, the PlannerError message or None)."""
     from ..errors import PlannerError
-    from ..graphfile import load_graph
+    from ..graphfile import GraphEnvironmentError, load_graph
 
     # a graph file that prints at import must not corrupt --format json/sarif on stdout
     with isolated_imports(), contextlib.redirect_stdout(sys.stderr):
         try:
             return load_graph(path, attribute), None
+        except GraphEnvironmentError as error:
+            message = str(error).replace("\n", " ")
+            path_prefix, _, rest = message.partition(": ")
+            return None, f"{path_prefix}: {ENVIRONMENT}{rest}"
         except PlannerError as error:
             return None, str(error).replace("\n", " ")
         except Exception as error:  # a graph file may raise anything at import
@@ -149,6 +154,10 @@ def invalid_graph(display: str, path: Path, message: str, positions: dict) -> Fi
         line, message = int(numbered.group(1)), message[numbered.end():]
     elif node and node.group(1) in positions:
         line, column = positions[node.group(1)]
+    if message.startswith(ENVIRONMENT):
+        return Finding(display, line, column, "PLN100", message,
+                       "run planner lint from the project root (where celery -A runs), or put the package "
+                       "on PYTHONPATH; planner plan and planner run need the same")
     return Finding(display, line, column, "PLN100", message,
                    "fix the graph file: planner plan and planner run refuse it as it is")
 

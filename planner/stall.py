@@ -1,0 +1,91 @@
+"""No silent waits: noticing a run that stands still.
+
+A run *stands still* when no node has started or finished for a while and
+no worker holds any of its nodes: its messages sit in queues nobody
+consumes (a worker without ``-Q billing``), or were lost. After
+:data:`NOTICE` seconds the progress display says which nodes wait on which
+queue; after ``limit`` seconds (``--stall-timeout``, default
+:data:`DEFAULT_STALL_TIMEOUT`; ``0`` or ``None``: never) the run ends with
+that one line. A node that runs for an hour is not a stall: a worker holds it.
+
+>>> guard = StallGuard(plan, nodes, {"charge": "billing"}, limit=180)   # doctest: +SKIP
+>>> guard.observe(time.monotonic())                                     # doctest: +SKIP
+>>> guard.stalled, guard.waiting                                        # doctest: +SKIP
+(False, None)
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .outcome import SUCCESS, UNFINISHED, NodeRun
+from .plan import Plan
+
+DEFAULT_STALL_TIMEOUT = 180.0  # seconds without progress before a run ends (exit 2)
+NOTICE = 10.0  # seconds without progress before the progress display says what waits where
+
+
+class StallGuard:
+    """Watches ``nodes`` (updated by the follower) for a run standing still.
+    ``queues`` maps node names to the queue their message goes to."""
+
+    def __init__(self, plan: Plan, nodes: Mapping[str, NodeRun], queues: Mapping[str, str | None],
+                 limit: float | None = DEFAULT_STALL_TIMEOUT, notice: float = NOTICE):
+        self.plan, self.nodes, self.queues = plan, nodes, queues
+        self.limit = limit or None
+        self.notice = min(notice, self.limit) if self.limit else notice
+        self.dependencies = plan.dependencies()
+        self.waiting: str | None = None  # what waits where, once the run stood still for ``notice`` s
+        self.changed = False  # ``waiting`` changed at the last observation
+        self.stalled = False
+        self.quiet_for = 0.0
+        self._last: tuple[int, int] | None = None
+        self._since: float | None = None
+
+    def observe(self, now: float) -> None:
+        """Look at the nodes at time ``now`` (monotonic seconds)."""
+        done = started = held = 0
+        for node in self.nodes.values():
+            if node.state != UNFINISHED:
+                done += 1
+            elif node.running:
+                held += 1
+            if node.started is not None or node.running:
+                started += 1
+        state = (done, started)
+        if state != self._last or held or self._since is None:
+            self._last, self._since = state, now
+        self.quiet_for = now - self._since
+        before = self.waiting
+        self.waiting = self.describe() if self.quiet_for >= self.notice and done < len(self.nodes) else None
+        self.changed = self.waiting != before
+        self.stalled = bool(self.limit and self.waiting and self.quiet_for >= self.limit)
+
+    def waiting_nodes(self) -> dict[str | None, list[str]]:
+        """Queue → the unfinished nodes none of whose predecessors is
+        unfinished: what the run waits for."""
+        by_queue: dict[str | None, list[str]] = {}
+        for name, node in self.nodes.items():
+            if node.state != UNFINISHED:
+                continue
+            if all(self.nodes[pred].state == SUCCESS for pred in self.dependencies.predecessors(name)):
+                by_queue.setdefault(self.queues.get(name), []).append(name)
+        return by_queue
+
+    def describe(self) -> str:
+        """``no node started or finished for 12 s and no worker holds one: 1
+        node waits on queue 'billing' (charge)``."""
+        parts = []
+        for queue, names in self.waiting_nodes().items():
+            shown = ", ".join(names[:5]) + (f", … ({len(names)} in all)" if len(names) > 5 else "")
+            where = f"queue '{queue}'" if queue is not None else "its exchange"
+            parts.append(f"{len(names)} node{'s' * (len(names) != 1)} on {where} ({shown})")
+        waits = "; ".join(parts) or "nothing ready to run"
+        return f"no node started or finished for {self.quiet_for:.0f} s and no worker holds one: waiting: {waits}"
+
+    def message(self) -> str:
+        """The one line a stalled run ends with."""
+        queues = sorted(queue for queue in self.waiting_nodes() if queue is not None)
+        fix = f"start a worker consuming {', '.join(queues)} (-Q), " if queues else ""
+        return (f"stalled: {self.describe()}; {fix}or give --stall-timeout 0 to wait forever "
+                f"(--stall-timeout {self.limit:g} s)")
