@@ -8,10 +8,16 @@ queue; after ``limit`` seconds (``--stall-timeout``, default
 :data:`DEFAULT_STALL_TIMEOUT`; ``0`` or ``None``: never) the run ends with
 that one line. A node that runs for an hour is not a stall: a worker holds it.
 
->>> guard = StallGuard(plan, nodes, {"charge": "billing"}, limit=180)   # doctest: +SKIP
->>> guard.observe(time.monotonic())                                     # doctest: +SKIP
->>> guard.stalled, guard.waiting                                        # doctest: +SKIP
-(False, None)
+>>> import networkx as nx
+>>> from planner.outcome import NodeRun
+>>> plan = Plan(nx.DiGraph([("fetch", "charge")]), None)
+>>> nodes = {"fetch": NodeRun("fetch", "1", state="SUCCESS"), "charge": NodeRun("charge", "2")}
+>>> guard = StallGuard(plan, nodes, {"charge": "billing"}, limit=30)
+>>> guard.observe(0.0); guard.observe(12.0)
+>>> guard.waiting
+"nothing started or finished for 12 s and no worker holds a node: 1 node waits on queue 'billing' (charge)"
+>>> guard.observe(31.0); guard.stalled
+True
 """
 
 from __future__ import annotations
@@ -73,19 +79,18 @@ class StallGuard:
         return by_queue
 
     def describe(self) -> str:
-        """``no node started or finished for 12 s and no worker holds one: 1
-        node waits on queue 'billing' (charge)``."""
+        """``nothing started or finished for 12 s and no worker holds a node:
+        1 node waits on queue 'billing' (charge)``."""
         parts = []
         for queue, names in self.waiting_nodes().items():
             shown = ", ".join(names[:5]) + (f", … ({len(names)} in all)" if len(names) > 5 else "")
-            where = f"queue '{queue}'" if queue is not None else "its exchange"
-            parts.append(f"{len(names)} node{'s' * (len(names) != 1)} on {where} ({shown})")
-        waits = "; ".join(parts) or "nothing ready to run"
-        return f"no node started or finished for {self.quiet_for:.0f} s and no worker holds one: waiting: {waits}"
+            where = f"queue '{queue}'" if queue is not None else "its exchange (no queue name)"
+            parts.append(f"{len(names)} node{'s wait' if len(names) != 1 else ' waits'} on {where} ({shown})")
+        waits = "; ".join(parts) or "no node is ready to run"
+        return f"nothing started or finished for {self.quiet_for:.0f} s and no worker holds a node: {waits}"
 
     def message(self) -> str:
         """The one line a stalled run ends with."""
         queues = sorted(queue for queue in self.waiting_nodes() if queue is not None)
-        fix = f"start a worker consuming {', '.join(queues)} (-Q), " if queues else ""
-        return (f"stalled: {self.describe()}; {fix}or give --stall-timeout 0 to wait forever "
-                f"(--stall-timeout {self.limit:g} s)")
+        fix = f"start a worker with -Q {','.join(queues)}, " if queues else ""
+        return f"stalled: {self.describe()}; {fix}or give --stall-timeout 0 to wait forever"
