@@ -100,6 +100,11 @@ def retry_policy(task) -> dict:
 def behaviour_text(behaviour: dict) -> str:
     """One short phrase: ``queue billing, time limit 30 s (soft 20 s),
     retries: up to 3 on ConnectionError, 180 s apart``."""
+    return ", ".join(behaviour_parts(behaviour))
+
+
+def behaviour_parts(behaviour: dict) -> list[str]:
+    """The phrase's parts: queue, time limits, retries (one line each in a diagram)."""
     parts = []
     if "queue" in behaviour:
         parts.append(f"queue {behaviour['queue']}")
@@ -116,7 +121,7 @@ def behaviour_text(behaviour: dict) -> str:
             spacing = (f"backoff from {retry['backoff']:g} s" if "backoff" in retry
                        else f"{retry['delay']:g} s apart")
             parts.append(f"retries: up to {_count(retry['max_retries'])} on {', '.join(retry['on'])}, {spacing}")
-    return ", ".join(parts)
+    return parts
 
 
 def _count(value) -> str:

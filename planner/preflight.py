@@ -191,7 +191,8 @@ def check_queues(app, needs, workers: list[str], timeout: float = PING_TIMEOUT) 
         for task in sorted(tasks):
             lacking = [worker for worker in consumers if task not in registered.get(worker, ())]
             if len(lacking) == len(consumers):
-                where = f" consuming the queue '{queue}'" if queue is not None and consuming else ""
+                narrowed = queue is not None and consuming and len(consumers) < len(registered)
+                where = f" consuming the queue '{queue}'" if narrowed else ""
                 hint = " (start workers with --include planner.tasks)" if task.startswith("planner.") else ""
                 raise PlannerError(f"no live worker{where} has the task '{task}' registered{hint}")
             if lacking:

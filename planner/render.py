@@ -121,9 +121,9 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
         elif task.gather:
             lines.append("input gathered from " + ", ".join(task.gather))
         if attrs.get("behaviour"):
-            from .behaviour import behaviour_text
+            from .behaviour import behaviour_parts
 
-            lines.append(behaviour_text(attrs["behaviour"]))
+            lines.extend(behaviour_parts(attrs["behaviour"]))
         state = states.get(task.name)
         status = _status(state, durations.get(task.name))
         if status:

@@ -19,6 +19,7 @@ FAILURE or SKIPPED, or when the timeout is reached.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from typing import Callable, Mapping
 
@@ -27,11 +28,11 @@ import networkx as nx
 from .apps import JSON_SETTINGS, app_of, borrowed, cluster_settings, cluster_urls
 from .errors import PlannerError
 from .follow import Watcher, large_results
-from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, NodeRun, Progress, RunReport, explain_skips
+from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, UNFINISHED, NodeRun, Progress, RunReport, explain_skips
 from .plan import Plan
 from .preflight import masked
 from .routing import consumed_queues, plan_queues, queue_of_nodes
-from .stall import DEFAULT_STALL_TIMEOUT, StallGuard
+from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
 from .submission import cancel, submit, tagged
 
 POLL_INTERVAL = 0.02
@@ -161,7 +162,9 @@ def run_plan(plan: Plan, signatures: Mapping, app, *, timeout: float | None = No
     nodes = {name: NodeRun(name, task_ids[name]) for name in plan.graph}
     report = RunReport(plan, nodes, where=where, timeout=timeout)
     watcher = Watcher(plan, app, nodes)
-    guard = StallGuard(plan, nodes, queue_of_nodes(plan_queues(app, plan, signatures)), stall_timeout)
+    # Only a store that keeps start records shows whether a worker holds a node.
+    guard = StallGuard(plan, nodes, queue_of_nodes(plan_queues(app, plan, signatures)),
+                       stall_timeout if watcher.key_value else None, notice=NOTICE if watcher.key_value else math.inf)
     deadline = None if timeout is None else started_at + timeout
     try:
         while True:
@@ -178,7 +181,9 @@ def run_plan(plan: Plan, signatures: Mapping, app, *, timeout: float | None = No
                 report.status = TIMEOUT
                 cancel(app, nodes, exact_run)
                 break
-            if guard.stalled:
+            if guard.stalled and held_by_workers(app, [n.task_id for n in nodes.values() if n.state == UNFINISHED]):
+                guard.hold(time.monotonic())
+            elif guard.stalled:
                 report.status, report.stall = STALLED, guard.message()
                 cancel(app, nodes, exact_run)
                 break

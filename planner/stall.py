@@ -67,6 +67,11 @@ class StallGuard:
         self.changed = self.waiting != before
         self.stalled = bool(self.limit and self.waiting and self.quiet_for >= self.limit)
 
+    def hold(self, now: float) -> None:
+        """A worker holds one of the nodes after all (a message waiting for
+        its ETA): start counting again."""
+        self._since, self.stalled, self.waiting = now, False, None
+
     def waiting_nodes(self) -> dict[str | None, list[str]]:
         """Queue → the unfinished nodes none of whose predecessors is
         unfinished: what the run waits for."""
@@ -94,3 +99,23 @@ class StallGuard:
         queues = sorted(queue for queue in self.waiting_nodes() if queue is not None)
         fix = f"start a worker with -Q {','.join(queues)}, " if queues else ""
         return f"stalled: {self.describe()}; {fix}or give --stall-timeout 0 to wait forever"
+
+
+def held_by_workers(app, task_ids, timeout: float = 1.0) -> bool:
+    """Whether a live worker has one of ``task_ids`` running, reserved or
+    scheduled (a message with a countdown is held, but not started). Asked
+    once, when a run looks stalled."""
+    wanted = set(task_ids)
+    if not wanted:
+        return False
+    try:
+        inspector = app.control.inspect(timeout=timeout)
+        for replies in (inspector.active(), inspector.reserved(), inspector.scheduled()):
+            for tasks in (replies or {}).values():
+                for task in tasks or ():
+                    request = task.get("request", task)  # scheduled entries wrap the request
+                    if request.get("id") in wanted:
+                        return True
+    except Exception:  # the workers could not be asked: the run stood still as far as anyone can tell
+        return False
+    return False
