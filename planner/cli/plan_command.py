@@ -75,7 +75,8 @@ def _list_parameters(graph_file: str, attribute: str, format: "PlanFormat") -> N
                                for p in found], indent=2))
         return
     if not found:
-        typer.echo(f"{graph_file}: '{attribute}' takes no parameters")
+        what = "a node-link JSON graph" if graph_file.endswith(".json") else f"'{attribute}'"
+        typer.echo(f"{graph_file}: {what} takes no parameters")
     for parameter in found:
         typer.echo(parameter.describe())
 
