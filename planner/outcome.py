@@ -105,25 +105,39 @@ def explain_skips(plan: Plan, nodes: Mapping[str, NodeRun]) -> None:
     >>> nodes["c"].reason, nodes["d"].reason
     ("behind the added ordering b → c (the canvas adds it; the graph has no such dependency) after 'b' failed", "after 'b' failed")
     """
-    import networkx as nx
+    from collections import deque
 
     failed = [name for name, node in nodes.items() if node.state == FAILURE]
     if not any(node.state == SKIPPED for node in nodes.values()):
         return
-    graph, ordering = plan.graph, plan.dependencies()
+    added = set(plan.added)
+    added_after: dict[str, list[str]] = {}
+    for u, v in plan.added:
+        added_after.setdefault(u, []).append(v)
+    # One breadth-first walk from the failures along the plan's ordering, graph edges first: each
+    # node reached keeps the failure that reached it and the first added edge on the way (if any).
+    reached: dict[str, tuple[str, tuple[str, str] | None]] = {name: (name, None) for name in failed}
+    queue = deque(failed)
+    for through_added in (False, True):
+        if through_added:
+            queue = deque(reached)
+        while queue:
+            current = queue.popleft()
+            origin, via = reached[current]
+            successors = list(plan.graph.successors(current))
+            if through_added:
+                successors = added_after.get(current, []) + successors
+            for successor in successors:
+                if successor not in reached:
+                    edge = (current, successor) if (current, successor) in added else via
+                    reached[successor] = (origin, edge)
+                    queue.append(successor)
     for name, node in nodes.items():
-        if node.state != SKIPPED:
+        if node.state != SKIPPED or name not in reached:
             continue
-        ancestors = nx.ancestors(graph, name)
-        causes = [f for f in failed if f in ancestors]
-        if causes:
-            node.reason = f"after '{causes[0]}' failed"
-            continue
-        reach = nx.ancestors(ordering, name) | {name}
-        for u, v in plan.added:
-            if v in reach:
-                cause = next((f for f in failed if f == u or f in nx.ancestors(ordering, u)), None)
-                if cause is not None:
-                    node.reason = (f"behind the added ordering {u} → {v} (the canvas adds it; the graph has no "
-                                   f"such dependency) after '{cause}' failed")
-                    break
+        origin, via = reached[name]
+        if via is None:
+            node.reason = f"after '{origin}' failed"
+        else:
+            node.reason = (f"behind the added ordering {via[0]} → {via[1]} (the canvas adds it; the graph has no "
+                           f"such dependency) after '{origin}' failed")

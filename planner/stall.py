@@ -47,6 +47,8 @@ class StallGuard:
         self.quiet_for = 0.0
         self._last: tuple[int, int] | None = None
         self._since: float | None = None
+        self._waits: str | None = None  # the last what-waits-where shown
+        self._looked: float | None = None  # when it was last computed
 
     def observe(self, now: float) -> None:
         """Look at the nodes at time ``now`` (monotonic seconds)."""
@@ -62,15 +64,21 @@ class StallGuard:
         if state != self._last or held or self._since is None:
             self._last, self._since = state, now
         self.quiet_for = now - self._since
-        before = self.waiting
-        self.waiting = self.describe() if self.quiet_for >= self.notice and done < len(self.nodes) else None
-        self.changed = self.waiting != before
+        self.changed = False
+        if self.quiet_for < self.notice or done == len(self.nodes):
+            self.changed, self.waiting, self._waits, self._looked = self.waiting is not None, None, None, None
+        elif self._looked is None or now - self._looked >= 1.0:  # what waits where, once a second at most
+            self._looked = now
+            waits = self.waits()
+            if waits != self._waits:
+                self._waits, self.changed = waits, True
+                self.waiting = self.describe()
         self.stalled = bool(self.limit and self.waiting and self.quiet_for >= self.limit)
 
     def hold(self, now: float) -> None:
         """A worker holds one of the nodes after all (a message waiting for
         its ETA): start counting again."""
-        self._since, self.stalled, self.waiting = now, False, None
+        self._since, self.stalled = now, False
 
     def waiting_nodes(self) -> dict[str | None, list[str]]:
         """Queue → the unfinished nodes none of whose predecessors is
@@ -83,16 +91,19 @@ class StallGuard:
                 by_queue.setdefault(self.queues.get(name), []).append(name)
         return by_queue
 
-    def describe(self) -> str:
-        """``nothing started or finished for 12 s and no worker holds a node:
-        1 node waits on queue 'billing' (charge)``."""
+    def waits(self) -> str:
+        """``1 node waits on queue 'billing' (charge)``."""
         parts = []
         for queue, names in self.waiting_nodes().items():
             shown = ", ".join(names[:5]) + (f", … ({len(names)} in all)" if len(names) > 5 else "")
             where = f"queue '{queue}'" if queue is not None else "its exchange (no queue name)"
             parts.append(f"{len(names)} node{'s wait' if len(names) != 1 else ' waits'} on {where} ({shown})")
-        waits = "; ".join(parts) or "no node is ready to run"
-        return f"nothing started or finished for {self.quiet_for:.0f} s and no worker holds a node: {waits}"
+        return "; ".join(parts) or "no node is ready to run"
+
+    def describe(self) -> str:
+        """``nothing started or finished for 12 s and no worker holds a node:
+        1 node waits on queue 'billing' (charge)``."""
+        return f"nothing started or finished for {self.quiet_for:.0f} s and no worker holds a node: {self.waits()}"
 
     def message(self) -> str:
         """The one line a stalled run ends with."""

@@ -78,9 +78,11 @@ def pause(seconds):
 @shared_task(bind=True)
 def moving(self, label):
     """Its first try asks to be retried on the queue ``second``: the retry
-    runs on whichever worker consumes that queue."""
+    runs on whichever worker consumes that queue. (A second later: with no
+    countdown, the retry can finish before the first worker stores RETRY,
+    which then overwrites SUCCESS: Celery checks, then sets.)"""
     if self.request.retries == 0:
-        raise self.retry(queue="second", countdown=0)
+        raise self.retry(queue="second", countdown=1)
     return {"label": label, "tries": self.request.retries + 1}
 '''
 
