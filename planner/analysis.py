@@ -24,7 +24,7 @@ its block. No transitive closure or reduction is ever computed.
 ...                 ("clean_a", "load"), ("clean_b", "load")])
 >>> plan = plan_canvas(g)
 >>> plan.root
-Chain(steps=(Task(name='extract', gather=None), Chord(header=Group(members=(Task(name='clean_a', gather=None), Task(name='clean_b', gather=None))), body=Task(name='load', gather=None))))
+Chain(steps=(Task(name='extract', gather=None), Group(members=(Task(name='clean_a', gather=None), Task(name='clean_b', gather=None))), Task(name='load', gather=None)))
 >>> plan.added
 ()
 """
@@ -299,31 +299,18 @@ def _split(block: list[int], cuts: list[int]) -> list[list[int]]:
 
 
 def make_chain(steps: Sequence[Step]) -> Step:
-    """Sequence ``steps`` in Celery's normal form: nested chains are spliced,
-    and a group or chord followed by more work becomes a chord whose body is
-    the rest, so groups and chords only ever end a chain.
+    """Sequence ``steps`` as one flat chain, as a person writes
+    ``chain(a, group(b, c), d)``: nested chains are spliced, groups stay in
+    place (Celery runs a group followed by more work as a chord), so the
+    tree's depth follows nesting only, never the graph's length.
 
-    >>> make_chain([Task("a"), Group((Task("b"), Task("c"))), Task("d")])
-    Chain(steps=(Task(name='a', gather=None), Chord(header=Group(members=(Task(name='b', gather=None), Task(name='c', gather=None))), body=Task(name='d', gather=None))))
+    >>> make_chain([Task("a"), Group((Task("b"), Task("c"))), Chain((Task("d"), Task("e")))])
+    Chain(steps=(Task(name='a', gather=None), Group(members=(Task(name='b', gather=None), Task(name='c', gather=None))), Task(name='d', gather=None), Task(name='e', gather=None)))
     """
     flat: list[Step] = []
     for step in steps:
         flat.extend(step.steps if isinstance(step, Chain) else (step,))
-    # Built from the right, so each step is visited once however deep the
-    # chords nest (a left-to-right rebuild is quadratic on long pipelines).
-    backwards: list[Step] = []  # the normalized remainder, last step first
-    for step in reversed(flat):
-        if backwards and isinstance(step, Group):
-            backwards = [Chord(step, _sequence(backwards[::-1]))]
-        elif backwards and isinstance(step, Chord):
-            backwards = [Chord(step.header, make_chain([step.body, *reversed(backwards)]))]
-        else:
-            backwards.append(step)
-    return _sequence(backwards[::-1])
-
-
-def _sequence(steps: list[Step]) -> Step:
-    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
+    return flat[0] if len(flat) == 1 else Chain(tuple(flat))
 
 
 def output(step: Step):
@@ -369,22 +356,29 @@ class _InputAssigner:
             return Task(step.name, preds), step.name
         if isinstance(step, Chain):
             steps = []
-            for sub in step.steps:
-                sub, incoming = self._assign(sub, incoming)
+            parts = step.steps
+            for position, sub in enumerate(parts):
+                if isinstance(sub, Group) and position + 1 < len(parts):
+                    # A group followed by more work: Celery runs it as a chord header.
+                    sub, incoming = self._assign(sub, incoming)
+                    sub, incoming = self._order_for_next(sub, incoming, parts[position + 1])
+                else:
+                    sub, incoming = self._assign(sub, incoming)
                 steps.append(sub)
             return Chain(tuple(steps)), incoming
         if isinstance(step, Group):
             pairs = [self._assign(m, incoming) for m in step.members]
             return Group(tuple(m for m, _ in pairs)), tuple(out for _, out in pairs)
+        # A chord (hand-built trees only; analysis writes chains) runs as its flat chain would.
         header, header_output = self._assign(step.header, incoming)
-        header, header_output = self._order_for_body(header, header_output, step.body)
+        header, header_output = self._order_for_next(header, header_output, step.body)
         body, body_output = self._assign(step.body, header_output)
         return Chord(header, body), body_output
 
-    def _order_for_body(self, header: Group, outputs: tuple, body: Step):
-        """Order the header so the body's first task gets its predecessors'
+    def _order_for_next(self, header: Group, outputs: tuple, following: Step):
+        """Order a chord header so the task after it gets its predecessors'
         results in the contract's order, when that is all the header is."""
-        head = body.steps[0] if isinstance(body, Chain) else body
+        head = following.steps[0] if isinstance(following, Chain) else following
         if not isinstance(head, Task) or self.graph.nodes[head.name].get("immutable"):
             return header, outputs
         wanted = contract_input(self.graph, head.name)

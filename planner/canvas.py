@@ -1,6 +1,8 @@
 """Emission: a plan tree becomes a real Celery canvas of the user's own
 signatures, every node's task id assigned up front so it can be tracked by
-name.
+name. The tree is first put in the shapes Celery runs reliably
+(:func:`planner.shapes.celery_safe`); the canvas is built without
+recursion, so a deep tree is no problem.
 
 >>> canvas, ids = to_canvas(plan, signatures)   # doctest: +SKIP
 >>> result = canvas.apply_async()               # doctest: +SKIP
@@ -14,7 +16,8 @@ from typing import Mapping
 from celery import chain, chord, group, uuid
 from celery.canvas import Signature
 
-from .plan import Chain, Chord, Group, Plan, Step, Task
+from .plan import Chain, Chord, Group, Plan, Step, Task, walk
+from .shapes import celery_safe
 
 
 def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping[str, str] | None = None):
@@ -24,7 +27,7 @@ def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping
     ids = dict(task_ids or {})
     for name in plan.graph:
         ids.setdefault(name, uuid())
-    return _emit(plan.root, signatures, ids), ids
+    return _emit(celery_safe(plan.root), signatures, ids), ids
 
 
 def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], ids: Mapping[str, str]) -> Signature:
@@ -43,13 +46,17 @@ def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], i
     return chain(fetch, sig)
 
 
-def _emit(step: Step, signatures, ids) -> Signature:
-    if isinstance(step, Task):
-        return node_signature(step.name, step, signatures, ids)
-    if isinstance(step, Chain):
-        return chain(*(_emit(s, signatures, ids) for s in step.steps))
-    if isinstance(step, Group):
-        return group(*(_emit(m, signatures, ids) for m in step.members))
-    if isinstance(step, Chord):
-        return chord(_emit(step.header, signatures, ids), _emit(step.body, signatures, ids))
-    raise TypeError(f"not a plan step: {step!r}")
+def _emit(root: Step, signatures, ids) -> Signature:
+    built: dict[int, Signature] = {}
+    for step in reversed(list(walk(root))):  # children before parents
+        if isinstance(step, Task):
+            built[id(step)] = node_signature(step.name, step, signatures, ids)
+        elif isinstance(step, Chain):
+            built[id(step)] = chain(*(built[id(s)] for s in step.steps))
+        elif isinstance(step, Group):
+            built[id(step)] = group(*(built[id(m)] for m in step.members))
+        elif isinstance(step, Chord):  # only where planner.shapes writes one on purpose
+            built[id(step)] = chord(built[id(step.header)], built[id(step.body)])
+        else:
+            raise TypeError(f"not a plan step Celery runs as written: {step!r}")
+    return built[id(root)]

@@ -10,11 +10,9 @@ JSON-ready dict. Pure functions of the plan; the CLI only prints them.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import networkx as nx
 
-from .plan import Chord, Plan, Step, Task, children, kind, walk
+from .plan import Chain, Chord, Group, Plan, Step, Task, children, kind, shape_counts, walk
 
 
 def critical_path(graph: nx.DiGraph) -> tuple[list[str], float]:
@@ -94,7 +92,7 @@ def summarize(plan: Plan) -> dict:
     graph = plan.graph
     path, length = critical_path(graph)
     by_level = levels(graph)
-    shape = Counter(kind(step) for step in walk(plan.root))
+    shape = shape_counts(plan.root)
     gathers = sum(1 for step in walk(plan.root) if isinstance(step, Task) and step.gather)
     return {
         "nodes": graph.number_of_nodes(),
@@ -109,7 +107,7 @@ def summarize(plan: Plan) -> dict:
         "depth": len(by_level),
         "critical_path": path,
         "critical_path_cost": length,
-        "canvas": {name: shape.get(name, 0) for name in ("chain", "group", "chord", "task")},
+        "canvas": shape,
         "gathered_inputs": gathers,
         "added_dependencies": [list(edge) for edge in plan.added],
         "added_dependency_costs": added_edge_costs(graph, plan.added) if plan.added else [],
@@ -117,7 +115,18 @@ def summarize(plan: Plan) -> dict:
 
 
 def tree_lines(plan: Plan) -> list[str]:
-    """The plan tree, indented, one step per line."""
+    """The plan tree, indented, one step per line. A group followed by more
+    work in its chain is shown as the chord header Celery makes of it.
+
+    >>> from planner.analysis import plan_canvas
+    >>> print("\\n".join(tree_lines(plan_canvas(nx.DiGraph([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")])))))
+    chain
+      a
+      chord header: group
+        b
+        c
+      d
+    """
     lines: list[str] = []
     stack: list[tuple[Step, int, str]] = [(plan.root, 0, "")]
     while stack:
@@ -129,6 +138,10 @@ def tree_lines(plan: Plan) -> list[str]:
         lines.append(f"{pad}{role}{kind(step)}")
         if isinstance(step, Chord):
             subs = [(step.header, depth + 1, "header: "), (step.body, depth + 1, "body: ")]
+        elif isinstance(step, Chain):
+            last = len(step.steps) - 1
+            subs = [(sub, depth + 1, "chord header: " if isinstance(sub, Group) and i < last else "")
+                    for i, sub in enumerate(step.steps)]
         else:
             subs = [(sub, depth + 1, "") for sub in children(step)]
         stack.extend(reversed(subs))
@@ -152,16 +165,25 @@ def _task_text(plan: Plan, task: Task) -> str:
 
 
 def tree_dict(step: Step) -> dict:
-    """The plan tree as nested dicts (``{"kind": ..., ...}``)."""
-    if isinstance(step, Task):
-        out = {"kind": "task", "name": step.name}
-        if step.gather is not None:
-            out["gather"] = list(step.gather)
-        return out
-    if isinstance(step, Chord):
-        return {"kind": "chord", "header": tree_dict(step.header), "body": tree_dict(step.body)}
-    key = "steps" if kind(step) == "chain" else "members"
-    return {"kind": kind(step), key: [tree_dict(sub) for sub in children(step)]}
+    """The plan tree as nested dicts (``{"kind": ..., ...}``), built without
+    recursion.
+
+    >>> tree_dict(Chain((Task("a"), Task("b"))))
+    {'kind': 'chain', 'steps': [{'kind': 'task', 'name': 'a'}, {'kind': 'task', 'name': 'b'}]}
+    """
+    built: dict[int, dict] = {}
+    for sub in reversed(list(walk(step))):  # children before parents
+        if isinstance(sub, Task):
+            out = {"kind": "task", "name": sub.name}
+            if sub.gather is not None:
+                out["gather"] = list(sub.gather)
+        elif isinstance(sub, Chord):
+            out = {"kind": "chord", "header": built[id(sub.header)], "body": built[id(sub.body)]}
+        else:
+            key = "steps" if isinstance(sub, Chain) else "members"
+            out = {"kind": kind(sub), key: [built[id(part)] for part in children(sub)]}
+        built[id(sub)] = out
+    return built[id(step)]
 
 
 def plan_dict(plan: Plan) -> dict:

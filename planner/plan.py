@@ -5,17 +5,24 @@ A plan is a tree of four kinds of step, mirroring Celery's canvas:
 
 - ``Task(name)``: one graph node.
 - ``Chain(steps)``: run steps one after another; each step receives the
-  previous step's result.
-- ``Group(members)``: run members in parallel; the result is the list of the
-  members' results, in member order.
+  previous step's result. Steps are tasks and groups, flat, as a person
+  writes ``chain(a, group(b, c), d, e, group(f, g), h)``: a group followed
+  by more work is a chord header (Celery makes it one), so the tree's depth
+  follows nesting only, never the graph's length.
+- ``Group(members)``: run members (tasks and chains) in parallel; the result
+  is the list of the members' results, in member order.
 - ``Chord(header, body)``: run the header group, then the body, which
-  receives the header's list of results.
+  receives the header's list of results. Analysis never builds one (it
+  writes the chain ``(header, body...)``); emission turns a hand-built one
+  into that chain (:mod:`planner.shapes`).
 
 Plans are plain frozen data: nothing here knows Celery.
 
->>> plan_tree = Chain((Task("add"), Task("multiply")))
+>>> plan_tree = Chain((Task("add"), Group((Task("double"), Task("square"))), Task("sum")))
 >>> [leaf.name for leaf in leaves(plan_tree)]
-['add', 'multiply']
+['add', 'double', 'square', 'sum']
+>>> shape_counts(plan_tree)
+{'chain': 1, 'group': 0, 'chord': 1, 'task': 4}
 """
 
 from __future__ import annotations
@@ -128,3 +135,15 @@ def leaves(step: Step) -> Iterator[Task]:
 def kind(step: Step) -> str:
     """``'task'``, ``'chain'``, ``'group'`` or ``'chord'``."""
     return type(step).__name__.lower()
+
+
+def shape_counts(root: Step) -> dict[str, int]:
+    """How many chains, groups, chords and tasks the canvas has, as Celery
+    runs it: a group followed by more work in its chain counts as a chord."""
+    counts = {"chain": 0, "group": 0, "chord": 0, "task": 0}
+    headers = set()
+    for step in walk(root):
+        if isinstance(step, Chain):
+            headers.update(id(s) for s in step.steps[:-1] if isinstance(s, Group))
+        counts["chord" if id(step) in headers else kind(step)] += 1
+    return counts

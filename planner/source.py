@@ -15,16 +15,20 @@ from typing import Mapping
 
 from celery.canvas import Signature
 
-from .plan import Chain, Chord, Plan, Step, Task, walk
+from .plan import Chain, Chord, Group, Plan, Step, Task, walk
+from .shapes import celery_safe
 
 INDENT = "    "
+NEST_LIMIT = 40  # sub-canvases this deep get a variable of their own (the parser nests at most 200 brackets)
 
 
 def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "canvas") -> str:
     """Python source that assigns the plan's canvas to ``variable``."""
     names = _import_names(signatures)
     gathered = sorted({p for s in walk(plan.root) if isinstance(s, Task) and s.gather for p in s.gather})
-    lines = ["from celery import chain, chord, group"]
+    root = celery_safe(plan.root)
+    lines = ["from celery import " + ("chain, chord, group" if any(isinstance(s, Chord) for s in walk(root))
+                                      else "chain, group")]
     if gathered:
         lines += ["from celery import uuid", "from planner.tasks import gather"]
     by_module: dict[str, list[str]] = {}
@@ -35,8 +39,12 @@ def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "
     if gathered:
         lines.append("# Nodes whose results are fetched by id further down.")
         lines.append("ids = {" + ", ".join(f"{n!r}: uuid()" for n in gathered) + "}")
-    writer = _Writer(plan, signatures, names, set(gathered))
-    lines.append(f"{variable} = {writer.expression(plan.root, 0)}")
+    writer = _Writer(plan, signatures, names, set(gathered), variable)
+    assignments, expression = writer.expression(root)
+    if assignments:
+        lines.append("# Deeply nested parts, assigned first so Python's parser takes them.")
+    lines += assignments
+    lines.append(f"{variable} = {expression}")
     return "\n".join(lines) + "\n"
 
 
@@ -59,18 +67,33 @@ def _import_names(signatures: Mapping[str, Signature]) -> dict[str, tuple[str, s
 
 
 class _Writer:
-    def __init__(self, plan, signatures, names, tracked):
+    def __init__(self, plan, signatures, names, tracked, variable):
         self.plan, self.signatures, self.names, self.tracked = plan, signatures, names, tracked
+        self.variable = variable
 
-    def expression(self, step: Step, depth: int) -> str:
-        if isinstance(step, Task):
-            return self.task(step)
-        if isinstance(step, Chord):
-            parts = [self.expression(step.header, depth + 1), self.expression(step.body, depth + 1)]
-            return self.call("chord", parts, depth)
-        function = "chain" if isinstance(step, Chain) else "group"
-        subs = step.steps if isinstance(step, Chain) else step.members
-        return self.call(function, [self.expression(s, depth + 1) for s in subs], depth)
+    def expression(self, root: Step) -> tuple[list[str], str]:
+        """Assignments of deep sub-canvases, then the canvas expression.
+        Built without recursion (children before parents); a sub-canvas
+        nested ``NEST_LIMIT`` levels deep is assigned to a variable of its
+        own first, so the source stays within Python's parser limits however
+        deep the plan nests."""
+        depth_of = {id(root): 0}
+        for step in walk(root):
+            for sub in _parts(step):
+                depth_of[id(sub)] = (depth_of[id(step)] + 1) % NEST_LIMIT
+        text: dict[int, str] = {}
+        assignments: list[str] = []
+        for step in reversed(list(walk(root))):
+            if isinstance(step, Task):
+                text[id(step)] = self.task(step)
+                continue
+            function = "chain" if isinstance(step, Chain) else "group" if isinstance(step, Group) else "chord"
+            text[id(step)] = self.call(function, [text[id(s)] for s in _parts(step)], depth_of[id(step)])
+            if depth_of[id(step)] == 0 and step is not root:
+                name = f"{self.variable}_part_{len(assignments) + 1}"
+                assignments.append(f"{name} = {text[id(step)]}")
+                text[id(step)] = name
+        return assignments, text[id(root)]
 
     @staticmethod
     def call(function: str, parts: list[str], depth: int) -> str:
@@ -93,3 +116,13 @@ class _Writer:
             sources = ", ".join(f"ids[{p!r}]" for p in step.gather)
             text = f"chain(gather.si([{sources}], {len(step.gather) == 1}), {text})"
         return text
+
+
+def _parts(step: Step) -> tuple[Step, ...]:
+    if isinstance(step, Chain):
+        return step.steps
+    if isinstance(step, Group):
+        return step.members
+    if isinstance(step, Chord):
+        return (step.header, step.body)
+    return ()
