@@ -25,12 +25,17 @@ Strategies:
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import networkx as nx
+from kombu.utils.json import dumps
 
 from .analysis import plan_canvas
 from .describe import critical_path
+from .errors import PlannerError
 from .graphfile import structure
 from .plan import Chain, Chord, Group, Plan, children, walk
+from .shapes import celery_safe
 
 STRATEGIES = ("auto", "canvas", "exact")
 
@@ -44,6 +49,17 @@ WIDE_CHORD = 1000
 # (what a LONG_CHAIN-step chain carries) exact dispatch is faster: 80 nested diamonds of width 3
 # (321 nodes) ran in 3.5 s as a canvas and 0.9 s exact on the embedded worker.
 CARRIED_SIGNATURES = LONG_CHAIN * (LONG_CHAIN - 1) // 2
+# No canvas message may be larger: brokers and workers choke on them (RabbitMQ's frame and Redis's
+# memory), and building one costs seconds. Past it `auto` runs exact and `canvas` is an error.
+MESSAGE_BOUND = 1024 * 1024
+# What Celery adds to a message and to each signature it carries (ids, options, headers), and the size
+# of a gather step, measured on Celery 5.7 (tests/test_message_size.py checks the estimate against
+# the bytes Celery publishes).
+MESSAGE_OVERHEAD = 800
+SIGNATURE_OVERHEAD = 130
+GROUP_OVERHEAD = 600  # a group, and the chord Celery wraps around a group followed by more work
+GATHER_BYTES = 250
+DEFAULT_SIGNATURE_BYTES = 150
 
 
 def make_plan(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
@@ -51,21 +67,29 @@ def make_plan(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
     ``strategy`` (``auto``, ``canvas`` or ``exact``)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    return plan_structure(structure(graph), strategy)
+    sizes = {str(node): signature_bytes(attrs["task"]) for node, attrs in graph.nodes(data=True)}
+    return plan_structure(structure(graph), strategy, sizes)
 
 
-def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
+def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes: Mapping[str, int] | None = None) -> Plan:
     """:func:`make_plan` on a structure graph (``str`` nodes, attributes
-    ``immutable`` and ``cost``)."""
+    ``immutable`` and ``cost``); ``sizes`` are the JSON bytes of the nodes'
+    signatures (:func:`signature_bytes`)."""
     canvas = plan_canvas(graph)
-    shape = canvas_shape(canvas)
+    shape = canvas_shape(canvas, sizes)
     canvas.metadata.update(shape)
     if canvas.added:
         cost = added_cost(canvas)
         canvas.metadata["added_cost"] = cost
         dependencies = f"{len(canvas.added)} added {'dependency' if len(canvas.added) == 1 else 'dependencies'}"
         added_text = f"{dependencies}, critical path +{cost:g} s"
+    too_big = shape["largest_message"] > MESSAGE_BOUND
     if strategy == "canvas":
+        if too_big:
+            raise PlannerError(
+                f"--strategy canvas: the canvas would send a message of {_megabytes(shape['largest_message'])} "
+                f"(over the {_megabytes(MESSAGE_BOUND)} bound; each Celery message carries the rest of its chain "
+                "and chord bodies): use --strategy exact")
         if canvas.added:
             canvas.reason = f"pure canvas, as asked: the graph is not series-parallel ({added_text})"
         else:
@@ -76,6 +100,10 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
     if canvas.added:
         return _exact(canvas, f"the graph is not series-parallel: a canvas would need {added_text}; "
                               "exact dispatch adds none")
+    if too_big:
+        return _exact(canvas, f"the canvas would send a message of {_megabytes(shape['largest_message'])} (over "
+                              f"{_megabytes(MESSAGE_BOUND)}: each carries the rest of its chain and chord bodies); "
+                              "exact dispatch sends one node per message")
     if shape["longest_chain"] >= LONG_CHAIN:
         return _exact(canvas, f"a {shape['longest_chain']}-step chain: Celery's chain message carries the rest "
                               "of the chain (quadratic time); exact dispatch runs linear segments in constant-size "
@@ -91,23 +119,36 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
     return canvas
 
 
+def _megabytes(count: int) -> str:
+    """``1.0 MB``; ``0.4 MB``."""
+    return f"{count / 1024 / 1024:.1f} MB"
+
+
 def _exact(canvas: Plan, reason: str) -> Plan:
     metadata = dict(canvas.metadata)
     metadata["canvas_added"] = list(canvas.added)
     return Plan(graph=canvas.graph, root=canvas.root, added=(), strategy="exact", reason=reason, metadata=metadata)
 
 
-def canvas_shape(plan: Plan) -> dict:
-    """The longest chain (steps), the widest chord header (tasks) and the
-    signatures its messages carry (:func:`carried_signatures`) of the plan's
-    canvas: what makes Celery's canvas slow."""
+def canvas_shape(plan: Plan, sizes: Mapping[str, int] | None = None) -> dict:
+    """The longest chain (steps), the widest chord header (tasks), the
+    signatures its messages carry in all (:func:`carried_signatures`) and
+    the largest and total message bytes (:func:`message_bytes`) of the
+    plan's canvas as it is emitted: what makes Celery's canvas slow, or too
+    big to send."""
+    root = celery_safe(plan.root)
     longest, widest = 0, 0
-    for step in walk(plan.root):
+    for step in walk(root):
         if isinstance(step, Chain):
             longest = max(longest, len(step.steps))
+            for sub in step.steps[:-1]:
+                if isinstance(sub, Group):
+                    widest = max(widest, len(sub.members))
         elif isinstance(step, Chord):
             widest = max(widest, len(step.header.members))
-    return {"longest_chain": longest, "widest_chord": widest, "carried": carried_signatures(plan.root)}
+    largest, total, carried = message_bytes(root, sizes or {})
+    return {"longest_chain": longest, "widest_chord": widest, "carried": carried,
+            "largest_message": largest, "message_bytes": total}
 
 
 def carried_signatures(root) -> int:
@@ -118,29 +159,70 @@ def carried_signatures(root) -> int:
     >>> from planner.plan import Task
     >>> carried_signatures(Chain((Task("a"), Task("b"), Task("c"))))
     3
-    >>> carried_signatures(Chord(Group((Task("a"), Task("b"))), Task("c")))
+    >>> carried_signatures(Chain((Group((Task("a"), Task("b"))), Task("c"))))
     2
     """
-    size: dict[int, int] = {}  # id(step) -> tasks in it
+    return message_bytes(celery_safe(root), {})[2]
+
+
+def message_bytes(root, sizes: Mapping[str, int]) -> tuple[int, int, int]:
+    """``(largest, total, carried)``: the bytes of the largest task message
+    of the emitted canvas ``root`` (a :func:`~planner.shapes.celery_safe`
+    tree), the bytes of all of them, and how many signatures they carry
+    besides their own. ``sizes`` maps node names to the JSON bytes of their
+    signatures (``DEFAULT_SIGNATURE_BYTES`` when missing).
+
+    As Celery serialises them: a task's message holds its own call, the
+    rest of its chain (the ``chain`` field), and in a chord header the
+    chord's body with whatever follows the chord (the ``chord`` field), and
+    so on for every enclosing chain; each carried signature also carries
+    the ids and options Celery gives it (``SIGNATURE_OVERHEAD``).
+
+    >>> from planner.plan import Task
+    >>> message_bytes(Chain((Task("a"), Task("b"))), {"a": 100, "b": 100})
+    (1130, 2030, 1)
+    """
+    cost: dict[int, int] = {}  # id(step) -> bytes of the step serialised inside a message
+    count: dict[int, int] = {}  # id(step) -> signatures in it
     for step in reversed(list(walk(root))):  # children before parents
         parts = children(step)
-        size[id(step)] = sum(size[id(part)] for part in parts) if parts else 1
-    total = 0
-    stack = [(root, 0)]  # (step, signatures that follow it in its messages)
+        if parts:
+            cost[id(step)] = sum(cost[id(p)] for p in parts) + (
+                SIGNATURE_OVERHEAD if isinstance(step, Chain) else GROUP_OVERHEAD)
+            count[id(step)] = sum(count[id(p)] for p in parts)
+        else:
+            cost[id(step)] = _task_bytes(step, sizes) + SIGNATURE_OVERHEAD
+            count[id(step)] = 1 + bool(step.gather)
+    largest = total = carried = 0
+    stack = [(root, 0, 0)]  # (step, bytes and signatures that follow it in its messages)
     while stack:
-        step, following = stack.pop()
+        step, following, signatures = stack.pop()
         if isinstance(step, Chain):
             for part in reversed(step.steps):
-                stack.append((part, following))
-                following += size[id(part)]
+                stack.append((part, following, signatures))
+                following += cost[id(part)]
+                signatures += count[id(part)]
         elif isinstance(step, Chord):
-            stack.append((step.header, following + size[id(step.body)]))
-            stack.append((step.body, following))
+            stack.append((step.header, following + cost[id(step.body)], signatures + count[id(step.body)]))
+            stack.append((step.body, following, signatures))
         elif isinstance(step, Group):
-            stack.extend((member, following) for member in step.members)
+            stack.extend((member, following, signatures) for member in step.members)
         else:
-            total += following
-    return total
+            message = MESSAGE_OVERHEAD + _task_bytes(step, sizes) + following
+            largest, total, carried = max(largest, message), total + message, carried + signatures
+    return largest, total, carried
+
+
+def _task_bytes(task, sizes: Mapping[str, int]) -> int:
+    own = sizes.get(task.name, DEFAULT_SIGNATURE_BYTES)
+    if task.gather:  # preceded by planner.gather with the inputs' task ids
+        own += GATHER_BYTES + 40 * len(task.gather)
+    return own
+
+
+def signature_bytes(sig) -> int:
+    """The JSON bytes of a node's signature (its task, arguments, options)."""
+    return len(dumps(sig))
 
 
 def added_cost(plan: Plan) -> float:

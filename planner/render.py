@@ -28,7 +28,7 @@ from pathlib import Path
 
 from .describe import critical_path
 from .errors import PlannerError
-from .plan import Chain, Chord, Plan, Step, Task, children, kind
+from .plan import Chain, Chord, Group, Plan, Step, Task, children, kind
 
 #: Fill colours by final state; anything else (PENDING, STARTED, UNFINISHED...) is neutral.
 STATE_COLOURS = {"SUCCESS": "#c8e6c9", "FAILURE": "#ffcdd2", "SKIPPED": "#e0e0e0"}
@@ -151,17 +151,21 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
         subs = children(step)
         if isinstance(step, Chord):
             return [(step.header, "header: "), (step.body, "body: ")]
-        if not (collapse and isinstance(step, Chain)):
+        if not isinstance(step, Chain):
             return [(sub, "") for sub in subs]
+        # In a chain, a group followed by more work is the header of the chord Celery makes of it.
+        roles = ["chord header: " if isinstance(sub, Group) and i < len(subs) - 1 else "" for i, sub in enumerate(subs)]
+        if not collapse:
+            return list(zip(subs, roles, strict=True))
         out, run = [], []
-        for sub in subs + (None,):
+        for sub, role in [*zip(subs, roles, strict=True), (None, "")]:
             if isinstance(sub, Task) and sub.gather is None:
                 run.append(sub)
                 continue
             out += [(run, "")] if len(run) >= FOLD_MIN else [(t, "") for t in run]
             run = []
             if sub is not None:
-                out.append((sub, ""))
+                out.append((sub, role))
         return out
 
     def make(step, role: str):

@@ -10,13 +10,8 @@ whose members are tasks or chains, chains whose steps are tasks or groups.
 Every rewrite keeps the tasks, the dependencies and what each task receives
 (by Celery's own rules):
 
-- ``chord_as_flat_chain``: ``chord(header, body)`` becomes
-  ``chain(header, *body)``. Written as chords, a chord in a group in a chord
-  header reports its body's result to the inner group, whose counter has no
-  callback: the outer body is never sent (hangs on Redis and RabbitMQ,
-  ``ChordError`` on the embedded worker; celery#4681, #8182). Written as a
-  chain, Celery builds each chord with the group id of the header it sits
-  in.
+- ``chord_as_flat_chain``: a hand-built ``chord(header, body)`` becomes
+  ``chain(header, *body)``, the normal form the rewrites below work on.
 - ``nested_group_spliced``: a group directly in a group is spliced into it.
   Celery flattens nested groups anyway, and in a chord header their results
   then come back in completion order, not member order.
@@ -28,9 +23,16 @@ Every rewrite keeps the tasks, the dependencies and what each task receives
   second group and what follows it are written ``chord(g2, chain(rest))``.
   Left to Celery, the rest runs once per member of ``g2`` (each gets one
   member's result instead of the list) on every backend.
+- ``chord_in_group_wrapped_in_chain``: a group member that Celery runs as a
+  chord (a chain that starts with a group: Celery's ``chain(group(a, b), c)``
+  *is* ``chord([a, b], c)``) is written ``chain(chord(...))``, a chain of
+  one. A chord that is a direct member of a group reports its body's result
+  to that group's id, which has no callback: where that group ends a chord
+  header's member, the outer body is never sent (hangs on Redis and
+  RabbitMQ, ``ChordError`` on the embedded worker; celery#4681, #8182).
 
-The result may hold :class:`~planner.plan.Chord` steps again, where the
-emitter must write a chord itself (only ``group_after_group_as_chord``).
+The result may hold :class:`~planner.plan.Chord` steps again, and chains of
+one step: the emitter writes them as they are.
 
 >>> from planner.plan import Chain, Chord, Group, Task
 >>> celery_safe(Chord(Group((Task("a"), Task("b"))), Chain((Task("c"), Task("d")))))
@@ -51,11 +53,17 @@ def celery_safe(step: Step) -> Step:
         for sub in reversed(list(walk(step))):  # children before parents
             done[id(sub)] = _rewrite(sub, done)
         step = done[id(step)]
-    if any(_groups_in_a_row(sub) for sub in walk(step)):
+    if any(_groups_in_a_row(sub) or _leads_with_group_in_group(sub) for sub in walk(step)):
         done = {}
-        for sub in reversed(list(walk(step))):
-            done[id(sub)] = group_after_group_as_chord(sub, done) if isinstance(sub, Chain) else (
-                Group(tuple(done[id(m)] for m in sub.members)) if isinstance(sub, Group) else sub)
+        for sub in reversed(list(walk(step))):  # children before parents
+            if isinstance(sub, Chain):
+                done[id(sub)] = group_after_group_as_chord(sub, done)
+            elif isinstance(sub, Group):
+                done[id(sub)] = Group(tuple(chord_in_group_wrapped_in_chain(done[id(m)]) for m in sub.members))
+            elif isinstance(sub, Chord):
+                done[id(sub)] = Chord(done[id(sub.header)], done[id(sub.body)])
+            else:
+                done[id(sub)] = sub
         step = done[id(step)]
     return step
 
@@ -115,6 +123,23 @@ def group_after_group_as_chord(chain: Chain, done: dict[int, Step]) -> Step:
 
 def _sequence(steps: list[Step]) -> Step:
     return steps[0] if len(steps) == 1 else Chain(tuple(steps))
+
+
+def chord_in_group_wrapped_in_chain(member: Step) -> Step:
+    """A group member that Celery would run as a chord (a chain that starts
+    with a group; a chord) becomes a chain of one chord: Celery then builds
+    the chord with the group id of the header it sits in."""
+    if isinstance(member, Chain) and isinstance(member.steps[0], Group):
+        rest = member.steps[1:]
+        return Chain((Chord(member.steps[0], rest[0] if len(rest) == 1 else Chain(rest)),))
+    if isinstance(member, Chord):
+        return Chain((member,))
+    return member
+
+
+def _leads_with_group_in_group(step: Step) -> bool:
+    return isinstance(step, Group) and any(
+        isinstance(m, Chain) and isinstance(m.steps[0], Group) or isinstance(m, Chord) for m in step.members)
 
 
 def _groups_in_a_row(step: Step) -> bool:

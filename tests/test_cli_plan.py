@@ -59,7 +59,7 @@ def assert_one_line_error(result, *fragments):
 def test_text_plan_of_the_etl_example():
     result = planner("plan", "examples/etl/graph.py")
     assert result.returncode == 0, result.stderr
-    assert "chord" in result.stdout and "header: group" in result.stdout
+    assert "chord header: group" in result.stdout
     assert "added dependencies: none" in result.stdout
     assert "critical path:   5 s" in result.stdout
 
@@ -70,7 +70,7 @@ def test_json_plan_lists_added_dependencies():
     data = json.loads(result.stdout)
     assert data["summary"]["added_dependencies"] == [["b", "c"]]
     assert data["summary"]["added_dependency_costs"] == [0.0]  # b and a both cost 1: c waits for nothing longer
-    assert data["plan"]["kind"] == "chord"
+    assert data["plan"]["kind"] == "chain" and [s["kind"] for s in data["plan"]["steps"]] == ["group", "group"]
 
 
 def test_python_format_builds_the_same_canvas(tmp_path):
@@ -178,7 +178,7 @@ def test_exact_plan_says_the_tree_is_only_its_canvas_shape():
     result = planner("plan", "examples/n_shape/graph.py")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("exact dispatch: each node is sent when its own predecessors finish")
-    assert "canvas:          0 chains, 2 groups, 1 chord\n" in result.stdout
+    assert "canvas:          1 chain, 1 group, 1 chord\n" in result.stdout
 
 
 def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
