@@ -38,8 +38,35 @@ def check_broker(app, timeout: float = CONNECT_TIMEOUT) -> None:
     try:
         with app.connection_for_write(connect_timeout=timeout) as connection:
             connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0.2, timeout=timeout)
+    except ImportError as error:  # the transport's own module is missing: not a network problem
+        raise missing_package(error, url, "broker") from error
     except Exception as error:
         raise PlannerError(f"cannot reach the broker at {masked(url)}: {_reason(error)}") from error
+
+
+# The pip requirement that brings each transport's modules (amqp is part of Celery itself).
+TRANSPORT_EXTRAS = {"redis": "celery[redis]", "rediss": "celery[redis]", "sentinel": "celery[redis]",
+                    "sqs": "celery[sqs]", "mongodb": "celery[mongodb]", "sqla": "celery[sqlalchemy]"}
+
+
+def missing_package(error: ImportError, url, role: str) -> PlannerError:
+    """The one-line error for a transport or backend whose Python package is
+    not installed, with the command that installs it.
+
+    >>> print(missing_package(ModuleNotFoundError("No module named 'packaging'", name="packaging"),
+    ...                       "redis://localhost:6379/0", "broker"))
+    the broker transport for redis://localhost:6379/0 needs the Python package 'packaging', which is not installed: pip install 'celery[redis]' (or pip install packaging)
+    """
+    scheme = str(url).split("://", 1)[0].split("+", 1)[-1].lower()
+    module = (getattr(error, "name", None) or "").split(".")[0]
+    extra = TRANSPORT_EXTRAS.get(scheme)
+    if module:
+        what = f"the Python package '{module}', which is not installed"
+        command = f"pip install '{extra}' (or pip install {module})" if extra else f"pip install {module}"
+    else:
+        what = f"a Python package that is not installed ({_reason(error)})"
+        command = f"pip install '{extra}'" if extra else "pip install the package it names"
+    return PlannerError(f"the {role} transport for {masked(url)} needs {what}: {command}")
 
 
 def check_backend(app, timeout: float = CONNECT_TIMEOUT) -> None:
@@ -49,8 +76,12 @@ def check_backend(app, timeout: float = CONNECT_TIMEOUT) -> None:
     scheme = url.split("://", 1)[0].split("+", 1)[0]
     if scheme not in ("redis", "rediss"):
         return
-    import redis
+    try:
+        import redis
 
+        app.backend  # noqa: B018  (loads Celery's backend module, which may lack a package)
+    except ImportError as error:
+        raise missing_package(error, url, "result backend") from error
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
         try:
