@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from celery import chain, chord, group, uuid
-from celery.canvas import Signature
+from celery.canvas import Signature, _chain
 
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
 from .shapes import celery_safe
@@ -52,7 +52,10 @@ def _emit(root: Step, signatures, ids) -> Signature:
         if isinstance(step, Task):
             built[id(step)] = node_signature(step.name, step, signatures, ids)
         elif isinstance(step, Chain):
-            built[id(step)] = chain(*(built[id(s)] for s in step.steps))
+            # The chain class itself, not chain(): chain() folds every step after a chord into the
+            # chord's body, one clone of the body per step (quadratic, and as deep as the chain is
+            # long). Celery splits the steps into chords when the chain runs (prepare_steps).
+            built[id(step)] = _chain([built[id(s)] for s in step.steps])
         elif isinstance(step, Group):
             built[id(step)] = group(*(built[id(m)] for m in step.members))
         elif isinstance(step, Chord):  # only where planner.shapes writes one on purpose
