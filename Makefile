@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 EXAMPLE ?= examples/etl/graph.py
 
-.PHONY: run test bench lint system mermaid clean
+.PHONY: run test soak bench lint system mermaid clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ run: $(STAMP) system
 
 test: $(STAMP) system mermaid
 	$(PY) -m pytest -q
+
+# The differential harness at length: >= 300 random graphs per backend (embedded, Redis,
+# RabbitMQ when it answers), failures grouped by shape. About half an hour.
+soak: $(STAMP) system
+	$(PY) tests/soak.py --graphs $(or $(GRAPHS),300)
 
 bench: $(STAMP) system
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done

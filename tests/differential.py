@@ -174,16 +174,26 @@ def contract_failures(graph: nx.DiGraph, runs: list[str], records: dict) -> list
 
 
 class Backend:
-    """One of the three ways to run: ``run(shape)`` runs a graph through
-    ``planner run --strategy canvas`` (the library call the CLI makes) and
-    returns the failures; ``run_source(shape)`` runs the plan's Python
-    source in a plain Python process (not for the embedded worker, which
-    lives in planner's own process)."""
+    """One of the three ways to run: ``check(shape, folder)`` runs a graph
+    through ``planner run --strategy canvas`` (the library call the CLI
+    makes) and the plan's Python source in a plain Python process (not for
+    the embedded worker, which lives in planner's own process), and returns
+    the failures."""
 
     def __init__(self, name: str, sink: str, broker: str | None = None, backend: str | None = None):
         self.name, self.sink, self.broker, self.backend = name, sink, broker, backend
         self.client = redis.Redis.from_url(sink)
         self.driver: subprocess.Popen | None = None
+
+    def check(self, shape: nx.DiGraph, folder: Path | None = None) -> list[str]:
+        """Run ``shape`` through ``planner run --strategy canvas`` and, unless
+        on the embedded worker or without ``folder``, its Python source in the
+        plain-Python driver process at the same time; the failures of both."""
+        sent = self._send_source(shape, folder) if folder is not None and self.name != "embedded" else None
+        problems = [f"run: {p}" for p in self.run(shape)]
+        if sent is not None:
+            problems += [f"--format python source: {p}" for p in self._source_outcome(*sent)]
+        return problems
 
     def run(self, shape: nx.DiGraph) -> list[str]:
         from planner.run import run_graph
@@ -202,32 +212,37 @@ class Backend:
                 f"{n}={node.state}" for n, node in sorted(report.nodes.items()) if node.state != "SUCCESS"))
         return problems
 
-    def run_source(self, shape: nx.DiGraph, folder: Path) -> list[str]:
+    def _send_source(self, shape: nx.DiGraph, folder: Path):
+        """Write the plan's ``--format python`` source and have the driver
+        process send it (its answer is read later)."""
         from planner.planning import make_plan, signatures
         from planner.source import to_python
 
         key = f"src-{uuid.uuid4().hex}"
         graph = with_recorded(shape, self.sink, key)
-        source = to_python(make_plan(graph, "canvas"), signatures(graph))
         path = folder / f"{key}.py"
-        path.write_text(source)
-        reply = self._drive(path)
+        path.write_text(to_python(make_plan(graph, "canvas"), signatures(graph)))
+        driver = self._driver()
+        driver.stdin.write(f"{path}\n")
+        driver.stdin.flush()
+        return graph, key, path
+
+    def _source_outcome(self, graph: nx.DiGraph, key: str, path: Path) -> list[str]:
+        reply = (self.driver.stdout.readline() or "the driver process died").strip()
         problems = [] if reply == "sent" else [f"the source did not run: {reply}"]
         runs, records = wait_for_records(self.client, key, len(graph), RUN_TIMEOUT if not problems else 1.0)
         path.unlink()
         return problems + contract_failures(graph, runs, records)
 
-    def _drive(self, path: Path) -> str:
-        """Ask the plain-Python driver process to exec ``path`` and send its
-        ``canvas``; its one-line answer."""
+    def _driver(self) -> subprocess.Popen:
+        """The plain-Python process that execs a source file per line on its
+        stdin and sends its ``canvas`` (tests/source_driver.py)."""
         if self.driver is None or self.driver.poll() is not None:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
             self.driver = subprocess.Popen(
                 [sys.executable, str(TESTS / "source_driver.py"), self.broker, self.backend],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env, cwd=str(TESTS))
-        self.driver.stdin.write(f"{path}\n")
-        self.driver.stdin.flush()
-        return (self.driver.stdout.readline() or "the driver process died").strip()
+        return self.driver
 
     def close(self) -> None:
         if self.driver is not None:

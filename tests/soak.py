@@ -29,9 +29,7 @@ def soak(runner, count: int, source: bool, folder: Path) -> tuple[int, dict]:
               suppress_health_check=list(HealthCheck))
     @given(shape=risky_graphs())
     def one(shape):
-        problems = [f"run: {p}" for p in runner.run(shape)]
-        if source and runner.name != "embedded":
-            problems += [f"source: {p}" for p in runner.run_source(shape, folder)]
+        problems = runner.check(shape, folder if source else None)
         ran[0] += 1
         if problems:
             edges = sorted((str(u), str(v)) for u, v in shape.edges)

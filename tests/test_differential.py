@@ -44,9 +44,7 @@ def runner(request, redis_base_url, tmp_path_factory):
 
 
 def check(runner, shape) -> None:
-    problems = [f"run: {p}" for p in runner.run(shape)]
-    if runner.name != "embedded":
-        problems += [f"--format python source: {p}" for p in runner.run_source(shape, runner.folder)]
+    problems = runner.check(shape, runner.folder)
     assert not problems, "\n".join(problems + [f"edges: {sorted(shape.edges)}"])
 
 
