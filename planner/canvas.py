@@ -17,7 +17,7 @@ from celery import chain, chord, group, uuid
 from celery.canvas import Signature, _chain
 
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
-from .shapes import celery_safe
+from .shapes import Collect, celery_safe
 
 
 def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping[str, str] | None = None):
@@ -27,7 +27,8 @@ def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping
     ids = dict(task_ids or {})
     for name in plan.graph:
         ids.setdefault(name, uuid())
-    return _emit(celery_safe(plan.root), signatures, ids), ids
+    app = next((sig.app for sig in signatures.values()), None)
+    return _emit(celery_safe(plan.root), signatures, ids, app), ids
 
 
 def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], ids: Mapping[str, str]) -> Signature:
@@ -46,10 +47,12 @@ def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], i
     return chain(fetch, sig)
 
 
-def _emit(root: Step, signatures, ids) -> Signature:
+def _emit(root: Step, signatures, ids, app) -> Signature:
     built: dict[int, Signature] = {}
     for step in reversed(list(walk(root))):  # children before parents
-        if isinstance(step, Task):
+        if isinstance(step, Collect):  # Celery's built-in: hands on the list it gets
+            built[id(step)] = Signature(step.name, kwargs={"index": 0}, app=app)
+        elif isinstance(step, Task):
             built[id(step)] = node_signature(step.name, step, signatures, ids)
         elif isinstance(step, Chain):
             # The chain class itself, not chain(): chain() folds every step after a chord into the

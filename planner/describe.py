@@ -10,9 +10,11 @@ JSON-ready dict. Pure functions of the plan; the CLI only prints them.
 
 from __future__ import annotations
 
+import json
+
 import networkx as nx
 
-from .plan import Chain, Chord, Group, Plan, Step, Task, children, kind, shape_counts, walk
+from .plan import Chain, Chord, Group, Plan, Step, Task, children, kind, nesting_depth, shape_counts, walk
 
 
 def critical_path(graph: nx.DiGraph) -> tuple[list[str], float]:
@@ -114,6 +116,9 @@ def summarize(plan: Plan) -> dict:
     }
 
 
+TEXT_INDENT = 40
+
+
 def tree_lines(plan: Plan) -> list[str]:
     """The plan tree, indented, one step per line. A group followed by more
     work in its chain is shown as the chord header Celery makes of it.
@@ -131,7 +136,9 @@ def tree_lines(plan: Plan) -> list[str]:
     stack: list[tuple[Step, int, str]] = [(plan.root, 0, "")]
     while stack:
         step, depth, role = stack.pop()
-        pad = "  " * depth
+        # Deeper than TEXT_INDENT levels, the line says its depth instead of indenting further:
+        # a deeply nested plan's text would otherwise be mostly spaces (quadratic in the depth).
+        pad = "  " * depth if depth <= TEXT_INDENT else "  " * TEXT_INDENT + f"[{depth}] "
         if isinstance(step, Task):
             lines.append(f"{pad}{role}{_task_text(plan, step)}")
             continue
@@ -184,6 +191,16 @@ def tree_dict(step: Step) -> dict:
             out = {"kind": kind(sub), key: [built[id(part)] for part in children(sub)]}
         built[id(sub)] = out
     return built[id(step)]
+
+
+JSON_INDENT_DEPTH = 40  # past this nesting, --format json is written compact (indenting is quadratic)
+
+
+def plan_json(plan: Plan, **extra) -> str:
+    """``planner plan --format json``: :func:`plan_dict` (and ``extra`` keys), indented unless the
+    tree nests deeper than ``JSON_INDENT_DEPTH``."""
+    indent = 2 if nesting_depth(plan.root) <= JSON_INDENT_DEPTH else None
+    return json.dumps(plan_dict(plan), indent=indent)
 
 
 def plan_dict(plan: Plan) -> dict:

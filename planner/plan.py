@@ -147,3 +147,13 @@ def shape_counts(root: Step) -> dict[str, int]:
             headers.update(id(s) for s in step.steps[:-1] if isinstance(s, Group))
         counts["chord" if id(step) in headers else kind(step)] += 1
     return counts
+
+
+def nesting_depth(root: Step) -> int:
+    """How deep the tree nests (a lone task: 0; ``chain(a, group(b, c))``: 2)."""
+    deepest, stack = 0, [(root, 0)]
+    while stack:
+        step, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack.extend((sub, depth + 1) for sub in children(step))
+    return deepest

@@ -23,59 +23,169 @@ Every rewrite keeps the tasks, the dependencies and what each task receives
   second group and what follows it are written ``chord(g2, chain(rest))``.
   Left to Celery, the rest runs once per member of ``g2`` (each gets one
   member's result instead of the list) on every backend.
+- ``header_members_closed``: a member of a chord header that ends in a
+  group (``chord([x, chain(a, group(b, c))], h)``) gets Celery's built-in
+  ``celery.accumulate`` after that group, which hands on the group's list.
+  Otherwise the header's result holds a nested group result that the
+  chord's join must ``.get()`` from inside a task: on a threads pool (the
+  embedded worker) another thread's join resets Celery's process-wide
+  "join allowed" flag meanwhile, and the body fails with ``RuntimeError:
+  Never call result.get() within a task!``.
 - ``chord_in_group_wrapped_in_chain``: a group member that Celery runs as a
   chord (a chain that starts with a group: Celery's ``chain(group(a, b), c)``
   *is* ``chord([a, b], c)``) is written ``chain(chord(...))``, a chain of
-  one. A chord that is a direct member of a group reports its body's result
+  one (done with ``chord_headers_made_explicit``). A chord that is a direct member of a group reports its body's result
   to that group's id, which has no callback: where that group ends a chord
   header's member, the outer body is never sent (hangs on Redis and
   RabbitMQ, ``ChordError`` on the embedded worker; celery#4681, #8182).
 
-The result may hold :class:`~planner.plan.Chord` steps again, and chains of
-one step: the emitter writes them as they are.
+- ``chord_headers_made_explicit``: last, every group followed by a step in
+  a chain is written ``chord(group, step)`` — the chord Celery would make
+  of it when the chain runs, made when the canvas is built. Left to the
+  run, a chain inside a chord header whose group holds a chord crashes in
+  Celery's own ``_strip_chord_header_links`` (``AttributeError: 'tuple'
+  object has no attribute 'options'``) before anything is sent.
+
+The result holds :class:`~planner.plan.Chord` steps (each with exactly
+the step after its group as body), chains of one chord, and
+:class:`Collect` steps: the emitter writes them as they are.
 
 >>> from planner.plan import Chain, Chord, Group, Task
->>> celery_safe(Chord(Group((Task("a"), Task("b"))), Chain((Task("c"), Task("d")))))
-Chain(steps=(Group(members=(Task(name='a', gather=None), Task(name='b', gather=None))), Task(name='c', gather=None), Task(name='d', gather=None)))
+>>> celery_safe(Chain((Task("a"), Group((Task("b"), Task("c"))), Task("d"))))
+Chain(steps=(Task(name='a', gather=None), Chord(header=Group(members=(Task(name='b', gather=None), Task(name='c', gather=None))), body=Task(name='d', gather=None))))
 """
 
 from __future__ import annotations
 
-from .plan import Chain, Chord, Group, Step, Task, walk
+from dataclasses import dataclass
+
+from .plan import Chain, Chord, Group, Step, walk
 
 
 def celery_safe(step: Step) -> Step:
     """``step`` rewritten into the shapes Celery runs reliably (see the
-    module docstring). A tree from :mod:`planner.analysis` is already in
-    that form and comes back as it is. Iterative, so deep trees are fine."""
-    if not _is_flat(step):
-        done: dict[int, Step] = {}
-        for sub in reversed(list(walk(step))):  # children before parents
-            done[id(sub)] = _rewrite(sub, done)
-        step = done[id(step)]
-    if any(_groups_in_a_row(sub) or _leads_with_group_in_group(sub) for sub in walk(step)):
-        done = {}
-        for sub in reversed(list(walk(step))):  # children before parents
-            if isinstance(sub, Chain):
-                done[id(sub)] = group_after_group_as_chord(sub, done)
-            elif isinstance(sub, Group):
-                done[id(sub)] = Group(tuple(chord_in_group_wrapped_in_chain(done[id(m)]) for m in sub.members))
-            elif isinstance(sub, Chord):
-                done[id(sub)] = Chord(done[id(sub.header)], done[id(sub.body)])
-            else:
-                done[id(sub)] = sub
-        step = done[id(step)]
+    module docstring), in passes over the tree, children before parents (no
+    recursion, so deep trees are fine). The last tree's rewrite is kept:
+    planning, emission and the source ask for the same one."""
+    if _last[0] is step:
+        return _last[1]
+    safe = step if _is_flat(step) else _bottom_up(step, _normal_form)
+    for rewrite in (header_members_closed, group_after_group_as_chord, chord_headers_made_explicit):
+        safe = _bottom_up(safe, rewrite)
+    _last[:] = [step, safe]
+    return safe
+
+
+_last: list = [None, None]  # (tree, its rewrite)
+
+
+def _bottom_up(root: Step, rewrite) -> Step:
+    """Apply ``rewrite(step, parts)`` to every step, children first;
+    ``parts`` are the step's children, already rewritten."""
+    done: dict[int, Step] = {}
+    for step in reversed(list(walk(root))):
+        parts = [done[id(sub)] for sub in _children(step)]
+        done[id(step)] = rewrite(step, parts)
+    return done[id(root)]
+
+
+def _children(step: Step) -> tuple:
+    if isinstance(step, Chain):
+        return step.steps
+    if isinstance(step, Group):
+        return step.members
+    if isinstance(step, Chord):
+        return (step.header, step.body)
+    return ()
+
+
+def _normal_form(step: Step, parts: list[Step]) -> Step:
+    if isinstance(step, Chord):
+        return chord_as_flat_chain(*parts)
+    if isinstance(step, Chain):
+        return nested_chain_spliced(parts)
+    if isinstance(step, Group):
+        return single_member_group_unrolled(nested_group_spliced(parts))
     return step
 
 
-def _rewrite(step: Step, done: dict[int, Step]) -> Step:
-    if isinstance(step, Task):
-        return step
-    if isinstance(step, Chord):
-        return chord_as_flat_chain(done[id(step.header)], done[id(step.body)])
+def _same(step: Step, parts: list[Step]) -> Step:
+    """``step`` with its children replaced by ``parts``."""
     if isinstance(step, Chain):
-        return nested_chain_spliced([done[id(s)] for s in step.steps])
-    return single_member_group_unrolled(nested_group_spliced([done[id(m)] for m in step.members]))
+        return Chain(tuple(parts))
+    if isinstance(step, Group):
+        return Group(tuple(parts))
+    if isinstance(step, Chord):
+        return Chord(*parts)
+    return step
+
+
+@dataclass(frozen=True)
+class Collect:
+    """Not a graph node: Celery's built-in ``celery.accumulate`` task with
+    ``index=0``, which hands on the list it receives (every worker has it).
+    Emitted only where :func:`header_members_closed` puts it."""
+
+    name: str = "celery.accumulate"
+    gather: None = None
+
+
+def header_members_closed(step: Step, parts: list[Step]) -> Step:
+    """In a chain, every member of a chord header (a group followed by more
+    work) that ends in a group gets a :class:`Collect` step after that
+    group, so the header's results are plain values, never nested group
+    results: the same input for the body, one extra message."""
+    if not isinstance(step, Chain):
+        return _same(step, parts)
+    for position, sub in enumerate(parts[:-1]):
+        if isinstance(sub, Group):
+            parts[position] = Group(tuple(
+                Chain((*m.steps, Collect())) if isinstance(m, Chain) and isinstance(m.steps[-1], Group) else m
+                for m in sub.members))
+    return Chain(tuple(parts))
+
+
+def group_after_group_as_chord(step: Step, parts: list[Step]) -> Step:
+    """``chain(..., g1, g2, rest...)`` → ``chain(..., g1, chord(g2,
+    chain(rest...)))``, from the right, so groups in a row nest one chord
+    per group."""
+    if not isinstance(step, Chain):
+        return _same(step, parts)
+    backwards: list[Step] = []  # the rewritten rest of the chain, last step first
+    for position in range(len(parts) - 1, -1, -1):
+        sub = parts[position]
+        if isinstance(sub, Group) and position > 0 and isinstance(parts[position - 1], Group) and backwards:
+            backwards = [Chord(sub, _sequence(backwards[::-1]))]
+        else:
+            backwards.append(sub)
+    return Chain(tuple(backwards[::-1]))
+
+
+def chord_headers_made_explicit(step: Step, parts: list[Step]) -> Step:
+    """In a chain, each group followed by a step becomes ``chord(group,
+    step)``; a group member that would then be a bare chord stays a chain
+    of one (``chord_in_group_wrapped_in_chain``)."""
+    if isinstance(step, Group):
+        return Group(tuple(chord_in_group_wrapped_in_chain(m) for m in parts))
+    if not isinstance(step, Chain):
+        return _same(step, parts)
+    steps: list[Step] = []
+    for sub in parts:
+        if steps and isinstance(steps[-1], Group):
+            steps[-1] = Chord(steps[-1], sub)
+        else:
+            steps.append(sub)
+    return Chain(tuple(steps))
+
+
+def chord_in_group_wrapped_in_chain(member: Step) -> Step:
+    """A chord that is a direct member of a group becomes a chain of one
+    chord: Celery then builds it with the group id of the header it sits in."""
+    return Chain((member,)) if isinstance(member, Chord) else member
+
+
+def _sequence(steps: list[Step]) -> Step:
+    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
 
 
 def chord_as_flat_chain(header: Step, body: Step) -> Step:
@@ -103,48 +213,6 @@ def nested_group_spliced(members: list[Step]) -> Group:
 def single_member_group_unrolled(group: Group) -> Step:
     """A group of one is its member, as Celery runs it."""
     return group.members[0] if len(group.members) == 1 else group
-
-
-def group_after_group_as_chord(chain: Chain, done: dict[int, Step]) -> Step:
-    """``chain(..., g1, g2, rest...)`` → ``chain(..., g1, chord(g2,
-    chain(rest...)))``, from the right, so groups in a row nest one chord
-    per group (``done`` holds the chain's steps already rewritten)."""
-    steps = [done[id(s)] for s in chain.steps]
-    backwards: list[Step] = []  # the rewritten rest of the chain, last step first
-    for position in range(len(steps) - 1, -1, -1):
-        step = steps[position]
-        follows_group = position > 0 and isinstance(steps[position - 1], Group)
-        if isinstance(step, Group) and follows_group and backwards:
-            backwards = [Chord(step, _sequence(backwards[::-1]))]
-        else:
-            backwards.append(step)
-    return _sequence(backwards[::-1])
-
-
-def _sequence(steps: list[Step]) -> Step:
-    return steps[0] if len(steps) == 1 else Chain(tuple(steps))
-
-
-def chord_in_group_wrapped_in_chain(member: Step) -> Step:
-    """A group member that Celery would run as a chord (a chain that starts
-    with a group; a chord) becomes a chain of one chord: Celery then builds
-    the chord with the group id of the header it sits in."""
-    if isinstance(member, Chain) and isinstance(member.steps[0], Group):
-        rest = member.steps[1:]
-        return Chain((Chord(member.steps[0], rest[0] if len(rest) == 1 else Chain(rest)),))
-    if isinstance(member, Chord):
-        return Chain((member,))
-    return member
-
-
-def _leads_with_group_in_group(step: Step) -> bool:
-    return isinstance(step, Group) and any(
-        isinstance(m, Chain) and isinstance(m.steps[0], Group) or isinstance(m, Chord) for m in step.members)
-
-
-def _groups_in_a_row(step: Step) -> bool:
-    return isinstance(step, Chain) and any(
-        isinstance(a, Group) and isinstance(b, Group) for a, b in zip(step.steps, step.steps[1:-1], strict=False))
 
 
 def _is_flat(step: Step) -> bool:

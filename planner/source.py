@@ -16,7 +16,7 @@ from typing import Mapping
 from celery.canvas import Signature
 
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
-from .shapes import celery_safe
+from .shapes import Collect, celery_safe
 
 INDENT = "    "
 NEST_LIMIT = 40  # sub-canvases this deep get a variable of their own (the parser nests at most 200 brackets)
@@ -27,8 +27,9 @@ def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "
     names = _import_names(signatures)
     gathered = sorted({p for s in walk(plan.root) if isinstance(s, Task) and s.gather for p in s.gather})
     root = celery_safe(plan.root)
-    lines = ["from celery import " + ("chain, chord, group" if any(isinstance(s, Chord) for s in walk(root))
-                                      else "chain, group")]
+    used = {type(s) for s in walk(root)}
+    names_used = ["chain", "chord" if Chord in used else "", "group", "signature" if Collect in used else ""]
+    lines = ["from celery import " + ", ".join(name for name in names_used if name)]
     if gathered:
         lines += ["from celery import uuid", "from planner.tasks import gather"]
     by_module: dict[str, list[str]] = {}
@@ -84,6 +85,9 @@ class _Writer:
         text: dict[int, str] = {}
         assignments: list[str] = []
         for step in reversed(list(walk(root))):
+            if isinstance(step, Collect):  # Celery's built-in: hands on the list it gets
+                text[id(step)] = f'signature("{step.name}", kwargs={{"index": 0}})'
+                continue
             if isinstance(step, Task):
                 text[id(step)] = self.task(step)
                 continue

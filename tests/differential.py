@@ -98,10 +98,11 @@ def shape_of(graph: nx.DiGraph) -> str:
     """The canvas shape features of the graph's ``--strategy canvas`` plan,
     to group failures by: what the flat tree holds that Celery might
     mishandle."""
-    from planner.planning import make_plan
     from planner.plan import Chain, Group, Task, walk
+    from planner.planning import plan_structure
 
-    plan = make_plan(graph, "canvas")
+    named = nx.relabel_nodes(graph, str)
+    plan = plan_structure(named, "canvas")
     features = set()
     depth = {id(plan.root): 0}
     for step in walk(plan.root):

@@ -10,7 +10,8 @@ tasks that have certainly finished before it starts:
 - a chord runs its header group, then its body, handed the header's list;
 - an immutable signature (``.si()``) is handed nothing;
 - ``planner.gather`` is handed nothing and returns the results of the task
-  ids it names (one, or the list), as read from the result store.
+  ids it names (one, or the list), as read from the result store;
+- ``celery.accumulate`` (``index=0``) returns what it is handed.
 
 Results are represented by node names, so a task's "result" is its name.
 """
@@ -68,6 +69,8 @@ def _run(sig: dict, given, done: frozenset, trace: Trace, node_of):
         for name in names:
             assert name in done, f"gather reads {name} before it is certainly finished"
         return (names[0] if single else names), done
+    if sig["task"] == "celery.accumulate":
+        return received, done
     node = node_of[sig["options"]["task_id"]]
     trace.received[node] = received
     trace.finished_before[node] = done

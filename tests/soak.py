@@ -8,6 +8,7 @@ when there are any.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import tempfile
 import time
@@ -29,7 +30,10 @@ def soak(runner, count: int, source: bool, folder: Path) -> tuple[int, dict]:
               suppress_health_check=list(HealthCheck))
     @given(shape=risky_graphs())
     def one(shape):
-        problems = runner.check(shape, folder if source else None)
+        try:
+            problems = runner.check(shape, folder if source else None)
+        except Exception as error:  # a harness or planner error is a failure of this graph, not the end
+            problems = [f"error: {type(error).__name__}: {error}"]
         ran[0] += 1
         if problems:
             edges = sorted((str(u), str(v)) for u, v in shape.edges)
@@ -44,6 +48,8 @@ def soak(runner, count: int, source: bool, folder: Path) -> tuple[int, dict]:
 
 
 def main() -> int:
+    # Stopped with SIGTERM, still stop the workers and servers it started (the finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser()
     parser.add_argument("--graphs", type=int, default=300)
     parser.add_argument("--backends", default=",".join(BACKENDS))

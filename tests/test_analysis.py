@@ -15,7 +15,7 @@ from workload.tasks import step
 from planner.analysis import plan_canvas
 from planner.canvas import to_canvas
 from planner.graphfile import structure
-from planner.plan import leaves
+from planner.plan import Chain, Chord, kind, leaves, nesting_depth, walk
 from planner.planning import signatures
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -123,3 +123,30 @@ def test_forced_cut_keeps_critical_path_when_it_can(cost_b):
     graph.nodes["b"]["cost"] = cost_b
     plan = plan_canvas(graph)
     assert all(u != "f" for u, _ in plan.added)
+
+
+def fork_join_pipeline(stages: int, width: int = 4) -> nx.DiGraph:
+    """``start`` → ``width`` tasks → a join, ``stages`` times in a row."""
+    graph, previous = nx.DiGraph(), "start"
+    for k in range(stages):
+        for j in range(width):
+            graph.add_edge(previous, f"f{k}_{j}")
+            graph.add_edge(f"f{k}_{j}", f"j{k}")
+        previous = f"j{k}"
+    return graph
+
+
+def test_a_fork_join_pipeline_plans_as_one_flat_chain():
+    # 20k nodes, 4,000 fork/join stages: the old tree nested the rest of the chain in each chord
+    # body, 12k levels deep. Flat: chain(start, group(...), j0, group(...), j1, ...), depth 2.
+    plan = plan_canvas(fork_join_pipeline(4000))
+    assert plan.added == ()
+    assert nesting_depth(plan.root) == 2
+    assert isinstance(plan.root, Chain) and len(plan.root.steps) == 1 + 2 * 4000
+    assert [kind(step) for step in plan.root.steps[:4]] == ["task", "group", "task", "group"]
+
+
+def test_chains_hold_groups_in_the_middle_not_chords():
+    plan, _ = check_plan(graph_of([("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("d", "e")]))
+    assert [kind(step) for step in plan.root.steps] == ["task", "group", "task", "task"]
+    assert not any(isinstance(step, Chord) for step in walk(plan.root))

@@ -34,7 +34,7 @@ def plan_command(
                                 "and exit."),
 ):
     """Show the plan: the nested canvas and a summary."""
-    from ..describe import plan_dict, summarize, tree_lines
+    from ..describe import plan_json, summarize, tree_lines
     from ..planning import make_plan, signatures
     from ..source import to_python
     from ..text import printable
@@ -48,7 +48,7 @@ def plan_command(
         typer.echo(to_python(plan, signatures(user_graph)), nl=False)
         return
     if format is PlanFormat.json:
-        typer.echo(json.dumps({**plan_dict(plan), "parameters": values}, indent=2))
+        typer.echo(plan_json(plan, parameters=values))
         return
     if plan.strategy == "exact":
         # The tree is the canvas decomposition; exact dispatch does not impose its ordering.
