@@ -17,17 +17,18 @@ import networkx as nx
 from .plan import Chain, Chord, Group, Plan, Step, Task, children, kind, nesting_depth, shape_counts, walk
 
 
-def critical_path(graph: nx.DiGraph) -> tuple[list[str], float]:
-    """The heaviest path by node ``cost`` (default 1) and its total cost."""
+def critical_path(graph: nx.DiGraph, order: list | None = None) -> tuple[list[str], float]:
+    """The heaviest path by node ``cost`` (default 1) and its total cost
+    (``order``: a topological order of ``graph``, when the caller has one)."""
+    pred, nodes = graph._pred, graph.nodes  # plain dicts: these loops run once per node of big graphs
     finish: dict = {}
     best_pred: dict = {}
-    for node in nx.topological_sort(graph):
-        cost = float(graph.nodes[node].get("cost", 1))
+    for node in order if order is not None else nx.topological_sort(graph):
         start, via = 0.0, None
-        for pred in graph.predecessors(node):
-            if finish[pred] > start:
-                start, via = finish[pred], pred
-        finish[node], best_pred[node] = start + cost, via
+        for p in pred[node]:
+            if finish[p] > start:
+                start, via = finish[p], p
+        finish[node], best_pred[node] = start + float(nodes[node].get("cost", 1)), via
     end = max(finish, key=finish.__getitem__)
     path = [end]
     while best_pred[path[-1]] is not None:
@@ -56,11 +57,12 @@ def added_edge_costs(graph: nx.DiGraph, edges) -> list[float]:
     return [round(max(0.0, finish[u] + tail[v] - length), 9) for u, v in edges]
 
 
-def levels(graph: nx.DiGraph) -> list[list[str]]:
+def levels(graph: nx.DiGraph, order: list | None = None) -> list[list[str]]:
     """Nodes grouped by the length of the longest path reaching them."""
+    pred = graph._pred
     level: dict = {}
-    for node in nx.topological_sort(graph):
-        level[node] = 1 + max((level[p] for p in graph.predecessors(node)), default=-1)
+    for node in order if order is not None else nx.topological_sort(graph):
+        level[node] = 1 + max((level[p] for p in pred[node]), default=-1)
     grouped: list[list[str]] = [[] for _ in range(max(level.values()) + 1)]
     for node, depth in level.items():
         grouped[depth].append(str(node))
@@ -69,17 +71,18 @@ def levels(graph: nx.DiGraph) -> list[list[str]]:
 
 def linear_segments(graph: nx.DiGraph) -> list[list[str]]:
     """Maximal runs of two or more nodes linked one-to-one (chain material)."""
+    succ, pred = graph._succ, graph._pred
+
     def linked(u, v):
-        return graph.out_degree(u) == 1 and graph.in_degree(v) == 1
+        return len(succ[u]) == 1 and len(pred[v]) == 1
 
     segments = []
     for node in graph:
-        preds = list(graph.predecessors(node))
-        if len(preds) == 1 and linked(preds[0], node):
+        if len(pred[node]) == 1 and linked(next(iter(pred[node])), node):
             continue  # not the start of a segment
         run = [node]
-        while graph.out_degree(run[-1]) == 1:
-            nxt = next(iter(graph.successors(run[-1])))
+        while len(succ[run[-1]]) == 1:
+            nxt = next(iter(succ[run[-1]]))
             if not linked(run[-1], nxt):
                 break
             run.append(nxt)
@@ -92,8 +95,9 @@ def summarize(plan: Plan) -> dict:
     """Figures for review: segments, fan-outs/ins, width, depth, critical
     path, canvas shape and the dependencies the plan adds."""
     graph = plan.graph
-    path, length = critical_path(graph)
-    by_level = levels(graph)
+    order = list(nx.topological_sort(graph))
+    path, length = critical_path(graph, order)
+    by_level = levels(graph, order)
     shape = shape_counts(plan.root)
     gathers = sum(1 for step in walk(plan.root) if isinstance(step, Task) and step.gather)
     return {
@@ -103,8 +107,8 @@ def summarize(plan: Plan) -> dict:
         "reason": plan.reason,
         "exact": plan.exact,
         "linear_segments": linear_segments(graph),
-        "fan_outs": [str(n) for n in graph if graph.out_degree(n) > 1],
-        "fan_ins": [str(n) for n in graph if graph.in_degree(n) > 1],
+        "fan_outs": [str(n) for n, after in graph._succ.items() if len(after) > 1],
+        "fan_ins": [str(n) for n, before in graph._pred.items() if len(before) > 1],
         "width": max(len(level) for level in by_level),
         "depth": len(by_level),
         "critical_path": path,

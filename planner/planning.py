@@ -67,54 +67,57 @@ def make_plan(graph: nx.DiGraph, strategy: str = "auto") -> Plan:
     ``strategy`` (``auto``, ``canvas`` or ``exact``)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    sizes = {str(node): signature_bytes(attrs["task"]) for node, attrs in graph.nodes(data=True)}
-    return plan_structure(structure(graph), strategy, sizes)
+    return plan_structure(structure(graph), strategy, lambda: {
+        str(node): signature_bytes(attrs["task"]) for node, attrs in graph.nodes(data=True)})
 
 
-def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes: Mapping[str, int] | None = None) -> Plan:
+def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes=None) -> Plan:
     """:func:`make_plan` on a structure graph (``str`` nodes, attributes
     ``immutable`` and ``cost``); ``sizes`` are the JSON bytes of the nodes'
-    signatures (:func:`signature_bytes`)."""
+    signatures (:func:`signature_bytes`), or a function that computes them
+    (called only when a canvas could be sent)."""
     canvas = plan_canvas(graph)
-    shape = canvas_shape(canvas, sizes)
+    shape = canvas_shape(canvas)
     canvas.metadata.update(shape)
     if canvas.added:
         cost = added_cost(canvas)
         canvas.metadata["added_cost"] = cost
         dependencies = f"{len(canvas.added)} added {'dependency' if len(canvas.added) == 1 else 'dependencies'}"
         added_text = f"{dependencies}, critical path +{cost:g} s"
-    too_big = shape["largest_message"] > MESSAGE_BOUND
-    if strategy == "canvas":
-        if too_big:
+    if strategy == "exact":
+        return _exact(canvas, "exact dispatch, as asked: every node starts when its own predecessors finish")
+    if strategy == "auto" and canvas.added:
+        return _exact(canvas, f"the graph is not series-parallel: a canvas would need {added_text}; "
+                              "exact dispatch adds none")
+    if strategy == "auto" and shape["longest_chain"] >= LONG_CHAIN:
+        return _exact(canvas, f"a {shape['longest_chain']}-step chain: Celery's chain message carries the rest "
+                              "of the chain (quadratic time); exact dispatch runs linear segments in constant-size "
+                              "messages")
+    if strategy == "auto" and shape["widest_chord"] >= WIDE_CHORD:
+        return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
+                              "without the chord's join")
+    if strategy == "auto" and shape["carried"] >= CARRIED_SIGNATURES:
+        return _exact(canvas, f"a deeply nested canvas: its messages would carry {shape['carried']} signatures in "
+                              "all (each carries the rest of its chain and chord bodies); exact dispatch sends "
+                              "constant-size messages")
+    # The canvas may be sent: how big are its messages, with the signatures' real sizes?
+    largest, total, _ = message_bytes(celery_safe(canvas.root), (sizes() if callable(sizes) else sizes) or {})
+    canvas.metadata.update(largest_message=largest, message_bytes=total)
+    if largest > MESSAGE_BOUND:
+        if strategy == "canvas":
             raise PlannerError(
-                f"--strategy canvas: the canvas would send a message of {_megabytes(shape['largest_message'])} "
-                f"(over the {_megabytes(MESSAGE_BOUND)} bound; each Celery message carries the rest of its chain "
-                "and chord bodies): use --strategy exact")
+                f"--strategy canvas: the canvas would send a message of {_megabytes(largest)} (over the "
+                f"{_megabytes(MESSAGE_BOUND)} bound; each Celery message carries the rest of its chain and chord "
+                "bodies): use --strategy exact")
+        return _exact(canvas, f"the canvas would send a message of {_megabytes(largest)} (over "
+                              f"{_megabytes(MESSAGE_BOUND)}: each carries the rest of its chain and chord bodies); "
+                              "exact dispatch sends one node per message")
+    if strategy == "canvas":
         if canvas.added:
             canvas.reason = f"pure canvas, as asked: the graph is not series-parallel ({added_text})"
         else:
             canvas.reason = "pure canvas, as asked (exact: the graph is series-parallel)"
         return canvas
-    if strategy == "exact":
-        return _exact(canvas, "exact dispatch, as asked: every node starts when its own predecessors finish")
-    if canvas.added:
-        return _exact(canvas, f"the graph is not series-parallel: a canvas would need {added_text}; "
-                              "exact dispatch adds none")
-    if too_big:
-        return _exact(canvas, f"the canvas would send a message of {_megabytes(shape['largest_message'])} (over "
-                              f"{_megabytes(MESSAGE_BOUND)}: each carries the rest of its chain and chord bodies); "
-                              "exact dispatch sends one node per message")
-    if shape["longest_chain"] >= LONG_CHAIN:
-        return _exact(canvas, f"a {shape['longest_chain']}-step chain: Celery's chain message carries the rest "
-                              "of the chain (quadratic time); exact dispatch runs linear segments in constant-size "
-                              "messages")
-    if shape["widest_chord"] >= WIDE_CHORD:
-        return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
-                              "without the chord's join")
-    if shape["carried"] >= CARRIED_SIGNATURES:
-        return _exact(canvas, f"a deeply nested canvas: its messages would carry {shape['carried']} signatures in "
-                              "all (each carries the rest of its chain and chord bodies); exact dispatch sends "
-                              "constant-size messages")
     canvas.reason = "pure canvas: the graph is series-parallel, so the canvas adds no dependency"
     return canvas
 
@@ -130,15 +133,13 @@ def _exact(canvas: Plan, reason: str) -> Plan:
     return Plan(graph=canvas.graph, root=canvas.root, added=(), strategy="exact", reason=reason, metadata=metadata)
 
 
-def canvas_shape(plan: Plan, sizes: Mapping[str, int] | None = None) -> dict:
-    """The longest chain (steps), the widest chord header (tasks), the
-    signatures its messages carry in all (:func:`carried_signatures`) and
-    the largest and total message bytes (:func:`message_bytes`) of the
-    plan's canvas as it is emitted: what makes Celery's canvas slow, or too
-    big to send."""
-    root = celery_safe(plan.root)
+def canvas_shape(plan: Plan) -> dict:
+    """The longest chain (steps), the widest chord header (tasks) and the
+    signatures its messages carry in all (:func:`carried_signatures`) of
+    the plan's canvas: what makes Celery's canvas slow. (The bytes of its
+    messages are in ``plan.metadata`` once a canvas may be sent.)"""
     longest, widest = 0, 0
-    for step in walk(root):
+    for step in walk(plan.root):
         if isinstance(step, Chain):
             longest = max(longest, len(step.steps))
             for sub in step.steps[:-1]:
@@ -146,9 +147,7 @@ def canvas_shape(plan: Plan, sizes: Mapping[str, int] | None = None) -> dict:
                     widest = max(widest, len(sub.members))
         elif isinstance(step, Chord):
             widest = max(widest, len(step.header.members))
-    largest, total, carried = message_bytes(root, sizes or {})
-    return {"longest_chain": longest, "widest_chord": widest, "carried": carried,
-            "largest_message": largest, "message_bytes": total}
+    return {"longest_chain": longest, "widest_chord": widest, "carried": message_bytes(plan.root, {})[2]}
 
 
 def carried_signatures(root) -> int:
@@ -162,13 +161,13 @@ def carried_signatures(root) -> int:
     >>> carried_signatures(Chain((Group((Task("a"), Task("b"))), Task("c"))))
     2
     """
-    return message_bytes(celery_safe(root), {})[2]
+    return message_bytes(root, {})[2]
 
 
 def message_bytes(root, sizes: Mapping[str, int]) -> tuple[int, int, int]:
     """``(largest, total, carried)``: the bytes of the largest task message
-    of the emitted canvas ``root`` (a :func:`~planner.shapes.celery_safe`
-    tree), the bytes of all of them, and how many signatures they carry
+    of the canvas ``root`` (best the emitted one, a
+    :func:`~planner.shapes.celery_safe` tree), the bytes of all of them, and how many signatures they carry
     besides their own. ``sizes`` maps node names to the JSON bytes of their
     signatures (``DEFAULT_SIGNATURE_BYTES`` when missing).
 

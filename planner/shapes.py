@@ -70,10 +70,28 @@ def celery_safe(step: Step) -> Step:
     if _last[0] is step:
         return _last[1]
     safe = step if _is_flat(step) else _bottom_up(step, _normal_form)
+    needed = _needed(safe)
     for rewrite in (header_members_closed, group_after_group_as_chord, chord_headers_made_explicit):
-        safe = _bottom_up(safe, rewrite)
+        if rewrite.__name__ in needed:
+            safe = _bottom_up(safe, rewrite)
     _last[:] = [step, safe]
     return safe
+
+
+def _needed(root: Step) -> set[str]:
+    """The rewrites a flat tree needs (one walk; each pass rebuilds the tree)."""
+    needed = set()
+    for step in walk(root):
+        if not isinstance(step, Chain):
+            continue
+        for before, after in zip(step.steps, step.steps[1:], strict=False):
+            if isinstance(before, Group):
+                needed.add("chord_headers_made_explicit")
+                if isinstance(after, Group) and after is not step.steps[-1]:
+                    needed.add("group_after_group_as_chord")
+                if any(isinstance(m, Chain) and isinstance(m.steps[-1], Group) for m in before.members):
+                    needed.add("header_members_closed")
+    return needed
 
 
 _last: list = [None, None]  # (tree, its rewrite)
