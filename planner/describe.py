@@ -197,14 +197,19 @@ def tree_dict(step: Step) -> dict:
     return built[id(step)]
 
 
-JSON_INDENT_DEPTH = 40  # past this nesting, --format json is written compact (indenting is quadratic)
+# Larger plans are written compact: indented JSON costs a line per step, its size grows with the
+# nesting (quadratic on deep plans), and only Python's slow pure-Python encoder indents.
+JSON_INDENT_STEPS = 5000
+JSON_INDENT_DEPTH = 40
 
 
 def plan_json(plan: Plan, **extra) -> str:
-    """``planner plan --format json``: :func:`plan_dict` (and ``extra`` keys), indented unless the
-    tree nests deeper than ``JSON_INDENT_DEPTH``."""
-    indent = 2 if nesting_depth(plan.root) <= JSON_INDENT_DEPTH else None
-    return json.dumps(plan_dict(plan), indent=indent)
+    """``planner plan --format json``: :func:`plan_dict` (and ``extra``
+    keys), indented unless the tree has more than ``JSON_INDENT_STEPS``
+    steps or nests deeper than ``JSON_INDENT_DEPTH`` (then compact, on one
+    line)."""
+    small = sum(1 for _ in walk(plan.root)) <= JSON_INDENT_STEPS and nesting_depth(plan.root) <= JSON_INDENT_DEPTH
+    return json.dumps({**plan_dict(plan), **extra}, indent=2 if small else None)
 
 
 def plan_dict(plan: Plan) -> dict:

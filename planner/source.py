@@ -19,7 +19,8 @@ from .plan import Chain, Chord, Group, Plan, Step, Task, walk
 from .shapes import Collect, celery_safe
 
 INDENT = "    "
-NEST_LIMIT = 40  # sub-canvases this deep get a variable of their own (the parser nests at most 200 brackets)
+NEST_LIMIT = 12  # sub-canvases this deep get a variable of their own (the parser nests at most 200
+# brackets, and indenting deeper is mostly spaces)
 
 
 def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "canvas") -> str:
