@@ -71,7 +71,9 @@ def celery_safe(step: Step) -> Step:
         return _last[1]
     safe = step if _is_flat(step) else _bottom_up(step, _normal_form)
     needed = _needed(safe)
-    for rewrite in (header_members_closed, group_after_group_as_chord, chord_headers_made_explicit):
+    if "header_members_closed" in needed:
+        safe = header_members_closed(safe)
+    for rewrite in (group_after_group_as_chord, chord_headers_made_explicit):
         if rewrite.__name__ in needed:
             safe = _bottom_up(safe, rewrite)
     _last[:] = [step, safe]
@@ -148,19 +150,26 @@ class Collect:
     gather: None = None
 
 
-def header_members_closed(step: Step, parts: list[Step]) -> Step:
-    """In a chain, every member of a chord header (a group followed by more
-    work) that ends in a group gets a :class:`Collect` step after that
-    group, so the header's results are plain values, never nested group
-    results: the same input for the body, one extra message."""
-    if not isinstance(step, Chain):
+def header_members_closed(root: Step) -> Step:
+    """Every member of a chord header (a group followed by more work) that
+    ends in a group gets a :class:`Collect` step after that group, so the
+    header's results are plain values, never nested group results: the same
+    input for the body, one extra message. The closed group is then a
+    header too, so its own members are closed the same way."""
+    in_header: set[int] = set()  # chains that are members of a chord header
+    for step in walk(root):  # parents first: marks flow down
+        if isinstance(step, Chain):
+            last = len(step.steps) - 1
+            for position, sub in enumerate(step.steps):
+                if isinstance(sub, Group) and (position < last or id(step) in in_header):
+                    in_header.update(id(m) for m in sub.members if isinstance(m, Chain))
+
+    def close(step: Step, parts: list[Step]) -> Step:
+        if isinstance(step, Chain) and id(step) in in_header and isinstance(parts[-1], Group):
+            return Chain((*parts, Collect()))
         return _same(step, parts)
-    for position, sub in enumerate(parts[:-1]):
-        if isinstance(sub, Group):
-            parts[position] = Group(tuple(
-                Chain((*m.steps, Collect())) if isinstance(m, Chain) and isinstance(m.steps[-1], Group) else m
-                for m in sub.members))
-    return Chain(tuple(parts))
+
+    return _bottom_up(root, close)
 
 
 def group_after_group_as_chord(step: Step, parts: list[Step]) -> Step:
