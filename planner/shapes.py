@@ -73,6 +73,7 @@ def celery_safe(step: Step) -> Step:
     needed = _needed(safe)
     if "header_members_closed" in needed:
         safe = header_members_closed(safe)
+        needed = _needed(safe)  # a closed member may now have groups in a row followed by more
     for rewrite in (group_after_group_as_chord, chord_headers_made_explicit):
         if rewrite.__name__ in needed:
             safe = _bottom_up(safe, rewrite)

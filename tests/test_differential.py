@@ -29,8 +29,16 @@ GROUP_AFTER_GROUP_THEN_MORE = graph([(u, v) for u in "ab" for v in "cd"] + [(u, 
                                     + [("e", "g"), ("f", "g")])
 HEADER_MEMBER_ENDS_IN_GROUP_HOLDING_A_CHORD = graph(
     [("x", "h"), ("a", "b"), ("a", "c"), ("a", "d"), ("c", "e"), ("d", "e"), ("b", "h"), ("e", "h")])
+# Found by the soak: a header member chain(group(0, 1), group(chain(2, 3), 4)) ends in a group; once
+# closed by celery.accumulate, its two groups in a row are followed by more (ChordError on embedded).
+CLOSED_MEMBER_WITH_GROUPS_IN_A_ROW = graph(
+    [("0", "2"), ("0", "4"), ("1", "14"), ("1", "2"), ("1", "4"), ("10", "11"), ("11", "12"), ("11", "13"),
+     ("12", "14"), ("12", "15"), ("12", "16"), ("12", "17"), ("13", "14"), ("13", "15"), ("13", "16"),
+     ("13", "17"), ("17", "18"), ("2", "18"), ("2", "3"), ("3", "14"), ("3", "8"), ("3", "9"), ("4", "8"),
+     ("4", "9"), ("5", "6"), ("6", "7"), ("7", "8"), ("7", "9"), ("8", "14"), ("8", "15"), ("8", "16"),
+     ("8", "17"), ("9", "14"), ("9", "15"), ("9", "16"), ("9", "17")])
 KNOWN = [CHORD_IN_GROUP_IN_HEADER, CHAIN_ENDING_IN_GROUP_WITH_CHORD, GROUP_AFTER_GROUP_THEN_MORE,
-         HEADER_MEMBER_ENDS_IN_GROUP_HOLDING_A_CHORD]
+         HEADER_MEMBER_ENDS_IN_GROUP_HOLDING_A_CHORD, CLOSED_MEMBER_WITH_GROUPS_IN_A_ROW]
 
 
 @pytest.fixture(scope="module", params=list(SAMPLE))
@@ -50,7 +58,8 @@ def check(runner, shape) -> None:
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("shape", KNOWN, ids=["chord-in-group-in-header", "chain-ending-in-group-with-chord",
-                                               "group-after-group-then-more", "header-member-ends-in-group"])
+                                               "group-after-group-then-more", "header-member-ends-in-group",
+                                               "closed-member-with-groups-in-a-row"])
 def test_the_shapes_celery_mishandles_complete(runner, shape):
     check(runner, shape)
 

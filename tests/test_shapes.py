@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import networkx as nx
 from dags import random_dags, series_parallel_dags
+from differential import risky_graphs
 from hypothesis import HealthCheck, given, settings
 
 from planner.analysis import plan_canvas
@@ -26,12 +27,17 @@ def check_safe(root) -> None:
             assert not any(isinstance(m, (Group, Chord)) for m in step.members), step
         if isinstance(step, Chain):
             assert not any(isinstance(s, Group) for s in step.steps[:-1]), step
+            # a chord whose body is a group runs what follows it once per member
+            assert not any(isinstance(s, Chord) and _ends_in_group(s.body) for s in step.steps[:-1]), step
         if isinstance(step, Chord):
             for member in step.header.members:
-                last = member.steps[-1] if isinstance(member, Chain) else member
-                while isinstance(last, Chord):
-                    last = last.body.steps[-1] if isinstance(last.body, Chain) else last.body
-                assert not isinstance(last, Group), member
+                assert not _ends_in_group(member), member
+
+
+def _ends_in_group(step) -> bool:
+    while isinstance(step, (Chain, Chord)):
+        step = step.steps[-1] if isinstance(step, Chain) else step.body
+    return isinstance(step, Group)
 
 
 def test_a_hand_built_chord_in_a_group_in_a_header():
@@ -73,4 +79,10 @@ def test_every_planned_series_parallel_graph_is_emitted_safe(graph):
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_dags(max_nodes=40))
 def test_every_planned_dag_is_emitted_safe(graph):
+    check_safe(celery_safe(plan_canvas(nx.relabel_nodes(graph, str)).root))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(graph=risky_graphs(min_nodes=5, max_nodes=60))
+def test_every_graph_of_the_differential_harness_is_emitted_safe(graph):
     check_safe(celery_safe(plan_canvas(nx.relabel_nodes(graph, str)).root))
