@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from celery import chain, chord, group, uuid
+from celery import chord, group, uuid
 from celery.canvas import Signature, _chain
 
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
@@ -27,6 +27,8 @@ def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping
     ids = dict(task_ids or {})
     for name in plan.graph:
         ids.setdefault(name, uuid())
+    # Every canvas part gets the tasks' app: left to itself Celery falls back to the *current* app,
+    # which in a process with several apps may have no result backend (no chords, then).
     app = next((sig.app for sig in signatures.values()), None)
     return _emit(celery_safe(plan.root), signatures, ids, app), ids
 
@@ -43,8 +45,9 @@ def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], i
         return sig
     from .tasks import gather  # the gather step is immutable; its result is the input
 
-    fetch = gather.si([ids[p] for p in task.gather], len(task.gather) == 1)
-    return chain(fetch, sig)
+    fetch = Signature(gather.name, args=([ids[p] for p in task.gather], len(task.gather) == 1), immutable=True,
+                      app=sig.app)
+    return _chain([fetch, sig], app=sig.app)
 
 
 def _emit(root: Step, signatures, ids, app) -> Signature:
@@ -58,11 +61,11 @@ def _emit(root: Step, signatures, ids, app) -> Signature:
             # The chain class itself, not chain(): chain() folds every step after a chord into the
             # chord's body, one clone of the body per step (quadratic, and as deep as the chain is
             # long). Celery splits the steps into chords when the chain runs (prepare_steps).
-            built[id(step)] = _chain([built[id(s)] for s in step.steps])
+            built[id(step)] = _chain([built[id(s)] for s in step.steps], app=app)
         elif isinstance(step, Group):
-            built[id(step)] = group(*(built[id(m)] for m in step.members))
+            built[id(step)] = group(*(built[id(m)] for m in step.members), app=app)
         elif isinstance(step, Chord):  # only where planner.shapes writes one on purpose
-            built[id(step)] = chord(built[id(step.header)], built[id(step.body)])
+            built[id(step)] = chord(built[id(step.header)], built[id(step.body)], app=app)
         else:
             raise TypeError(f"not a plan step Celery runs as written: {step!r}")
     return built[id(root)]
