@@ -52,21 +52,15 @@ def default_queue(app) -> str:
 
 
 def helper_tasks(plan) -> list[str]:
-    """planner's own tasks a run of ``plan`` sends (each routed like any
-    task), and Celery's ``celery.accumulate`` where the canvas closes a chord
-    header member with it (:mod:`planner.shapes`)."""
-    from .plan import leaves, walk
-    from .shapes import Collect, celery_safe
+    """planner's own tasks a run of ``plan`` sends (each routed like any task)."""
+    from .plan import leaves
 
     graph = plan.graph
     if plan.strategy == "exact":
         # Linear links may travel in one segment message (planner.exact decides which).
         linked = any(graph.out_degree(u) == 1 and graph.in_degree(v) == 1 for u, v in graph.edges)
         return ["planner.exact.segment"] if linked else []
-    helpers = ["planner.gather"] if any(task.gather for task in leaves(plan.root)) else []
-    if any(isinstance(step, Collect) for step in walk(celery_safe(plan.root))):
-        helpers.append(Collect.name)
-    return helpers
+    return ["planner.gather"] if any(task.gather for task in leaves(plan.root)) else []
 
 
 def plan_queues(app, plan, signatures: Mapping) -> dict[str | None, dict[str, list[str]]]:
