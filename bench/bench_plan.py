@@ -128,7 +128,7 @@ import sys
 from planner.cli.common import load
 from planner.canvas import to_canvas
 from planner.planning import make_plan, signatures
-graph = load(sys.argv[1], "graph")
+graph, _ = load(sys.argv[1], "graph")
 to_canvas(make_plan(graph, "auto"), signatures(graph))
 """
 
