@@ -143,7 +143,13 @@ class Workers:
                 for process, log in zip(self.processes, self.logs, strict=True):
                     if process.poll() is not None:
                         raise RuntimeError(f"celery worker exited early:\n{log.read_text()[-3000:]}")
-                answered = {name for reply in probe.control.ping(timeout=0.5) or [] for name in reply}
+                try:
+                    answered = {name for reply in probe.control.ping(timeout=0.5) or [] for name in reply}
+                except (ConnectionError, OSError):
+                    # A loaded RabbitMQ may reset the probe's connection while workers start: ask again.
+                    probe.pool.force_close_all()
+                    time.sleep(0.2)
+                    continue
                 if set(self.names) <= answered:
                     return
             raise RuntimeError("celery workers did not answer ping in time")
