@@ -211,6 +211,14 @@ def _describe(error: BaseException) -> str:
 
 def _load_json(path: Path) -> nx.DiGraph:
     _prefer_folder(path.resolve().parent)
+    return load_node_link(path)
+
+
+def load_node_link(path: Path, task_signature=None) -> nx.DiGraph:
+    """The graph of a networkx node-link file, its ``task`` names turned
+    into signatures by ``task_signature(path, node, name, args, kwargs,
+    immutable)`` (default: import the task's module and ask the task)."""
+    make_signature = task_signature or _signature_from_name
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError as error:
@@ -236,7 +244,10 @@ def _load_json(path: Path) -> nx.DiGraph:
         name = attrs.get("task")
         if name is None:
             continue  # reported by validate()
-        attrs["task"] = _signature_from_name(path, node, name, attrs)
+        args = tuple(attrs.pop("args", None) or [])
+        kwargs = attrs.pop("kwargs", None) or {}
+        immutable = attrs.pop("immutable", None) or False
+        attrs["task"] = make_signature(path, node, name, args, kwargs, immutable)
     return graph
 
 
@@ -293,7 +304,7 @@ def _json_type(value) -> str:
     return f"{shown} ({kind})"
 
 
-def _signature_from_name(path: Path, node, name: str, attrs: dict):
+def _signature_from_name(path: Path, node, name: str, args: tuple, kwargs: dict, immutable: bool):
     module_name, _, task_name = name.rpartition(".")
     try:
         module = importlib.import_module(module_name)
@@ -305,15 +316,15 @@ def _signature_from_name(path: Path, node, name: str, attrs: dict):
     task = getattr(module, task_name, None)
     if task is None or not hasattr(task, "signature"):
         raise PlannerError(f"{path}: node '{node}': '{name}' is not a Celery task")
-    args = attrs.pop("args", None) or []
-    kwargs = attrs.pop("kwargs", None) or {}
-    immutable = attrs.pop("immutable", None) or False
-    return task.signature(tuple(args), kwargs, immutable=immutable)
+    return task.signature(args, kwargs, immutable=immutable)
 
 
-def validate(graph, where: str = "graph") -> None:
+def validate(graph, where: str = "graph", task_parameters=None) -> None:
     """Check ``graph`` against the contract; raise :class:`PlannerError`
-    naming the first problem found."""
+    naming the first problem found. ``task_parameters(sig)`` gives the
+    :class:`inspect.Signature` a signature's task is called with (None: not
+    checked) and raises LookupError for a task it does not know; by
+    default, the task registered in this process."""
     from celery.canvas import Signature, _chain, chord, group
 
     if not isinstance(graph, nx.DiGraph) or graph.is_multigraph():
@@ -331,7 +342,7 @@ def validate(graph, where: str = "graph") -> None:
     if cycle:
         names_in_cycle = [str(u) for u, _ in cycle] + [str(cycle[0][0])]
         raise PlannerError(f"{where}: the graph has a cycle: {' -> '.join(names_in_cycle)}")
-    parameters: dict = {}  # task name -> inspect.Signature, computed once per task
+    parameters_of = task_parameters or registered_parameters()
     for node, attrs in graph.nodes(data=True):
         if "task" not in attrs:
             raise PlannerError(f"{where}: node '{node}' has no 'task' attribute")
@@ -341,7 +352,7 @@ def validate(graph, where: str = "graph") -> None:
         if not isinstance(sig, Signature):
             raise PlannerError(f"{where}: node '{node}': task must be a Celery signature (.s() or .si()), got {type(sig).__name__}")
         _check_json(where, node, sig)
-        _check_arity(where, graph, node, sig, parameters)
+        _check_arity(where, graph, node, sig, parameters_of)
 
 
 def _check_json(where: str, node, sig) -> None:
@@ -360,16 +371,30 @@ def task_callable(sig):
         return None
 
 
-def _check_arity(where: str, graph: nx.DiGraph, node, sig, cache: dict) -> None:
-    if sig.task not in cache:
-        function = task_callable(sig)
-        if function is None:
-            raise PlannerError(f"{where}: node '{node}': task '{sig.task}' is not registered (import it in the graph file)")
-        try:
-            cache[sig.task] = inspect.signature(function)
-        except (TypeError, ValueError):
-            cache[sig.task] = None
-    parameters = cache[sig.task]
+def registered_parameters():
+    """``task_parameters`` for :func:`validate`: the parameters of the task
+    registered in this process, computed once per task."""
+    cache: dict = {}
+
+    def parameters(sig):
+        if sig.task not in cache:
+            function = task_callable(sig)
+            if function is None:
+                raise LookupError(sig.task)
+            try:
+                cache[sig.task] = inspect.signature(function)
+            except (TypeError, ValueError):
+                cache[sig.task] = None
+        return cache[sig.task]
+
+    return parameters
+
+
+def _check_arity(where: str, graph: nx.DiGraph, node, sig, parameters_of) -> None:
+    try:
+        parameters = parameters_of(sig)
+    except LookupError:
+        raise PlannerError(f"{where}: node '{node}': task '{sig.task}' is not registered (import it in the graph file)") from None
     if parameters is None:
         return
     takes_input = not sig.immutable and graph.in_degree(node) > 0

@@ -252,7 +252,7 @@ def test_report_written_by_a_real_run(tmp_path):
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     found = findings("examples/etl/graph.py", "--report", report, "--max-result-bytes", "55")
-    assert [(f["line"], f["code"]) for f in found] == [(1, "PLN102")] * 3 + [(14, "PLN102")]
+    assert [(f["line"], f["code"]) for f in found] == [(12, "PLN102")] * 3 + [(14, "PLN102")]  # loop nodes at their add_node
     assert "node 'load' returned 69 bytes" in found[-1]["message"]
     assert findings("examples/etl/graph.py", "--report", report) == []
 
@@ -330,7 +330,7 @@ def test_syntax_error_is_finding_pln000_and_cannot_be_ignored():
     ([], "give at least one PATH to lint"),
     (["no/such/path.py"], "no/such/path.py: no such file or directory"),
     (["README.md"], "README.md: not a .py or .json file"),
-    (["examples", "--format", "xml"], "--format must be one of text, json, sarif, got 'xml'"),
+    (["examples", "--format", "xml"], "--format must be one of text, json, sarif, github, got 'xml'"),
     (["examples", "--max-result-bytes", "lots"], "--max-result-bytes must be a whole number of bytes"),
 ])
 def test_usage_errors_exit_2_with_one_line(args, message):
@@ -407,7 +407,7 @@ def test_sarif_rejects_what_code_scanning_would(tmp_path):
 
 def test_clean_json_and_sarif():
     clean = FIXTURES / "code" / "pln001_clean.py"
-    assert json.loads(lint(clean, "--format", "json").stdout) == {"findings": []}
+    assert json.loads(lint(clean, "--format", "json").stdout) == {"findings": [], "notes": []}
     assert json.loads(lint(clean, "--format", "sarif").stdout)["runs"][0]["results"] == []
 
 

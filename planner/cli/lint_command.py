@@ -1,5 +1,6 @@
 """``planner lint PATH...``: catch misused chains in graph files and in
-existing Celery code (read statically, never imported)."""
+existing Celery code. Nothing it reads is imported or run (graph files
+too, unless ``--import-graphs``)."""
 
 from __future__ import annotations
 
@@ -12,16 +13,24 @@ from .common import app, fail, reports_errors
 @reports_errors
 def lint_command(
     paths: list[str] = typer.Argument(None, metavar="PATH", help="Files or directories (*.py, *.json)."),
-    format: str = typer.Option("text", "--format", "-f", help="text, json or sarif."),
+    format: str = typer.Option("text", "--format", "-f", help="text, json, sarif or github."),
     select: str = typer.Option(None, "--select", help="Comma-separated codes or prefixes to report (default all)."),
     ignore: str = typer.Option(None, "--ignore", help="Comma-separated codes or prefixes not to report."),
     graph: str = typer.Option("graph", "--graph", help="Attribute of graph files holding the DiGraph."),
     report: str = typer.Option(None, "--report", help="The JSON report of 'planner run --json' to check result sizes in."),
     max_result_bytes: str = typer.Option("65536", "--max-result-bytes", help="PLN102 threshold (serialized)."),
+    import_graphs: bool = typer.Option(
+        False, "--import-graphs",
+        help="Load graph files by importing them, as 'planner plan' does: this RUNS THEIR CODE. "
+             "By default they are read statically."),
+    as_walked: bool = typer.Option(
+        False, "--as-walked",
+        help="Treat files named on the command line as if met in a directory walk: skip those no rule reads "
+             "(for pre-commit, which passes every changed file)."),
 ):
     """Lint Celery canvases and graph files. Exit 0 clean, 1 findings, 2 usage error."""
-    from ..lint import LintUsageError, chosen_codes, lint_paths
-    from ..lint.formats import FORMATS, as_json, sarif, text
+    from ..lint import LintUsageError, chosen_codes, lint
+    from ..lint.formats import FORMATS, as_json, github, sarif, text
 
     if not paths:
         fail("give at least one PATH to lint (a .py or .json file, or a directory)")
@@ -30,13 +39,17 @@ def lint_command(
     if not max_result_bytes.isdigit():
         fail(f"--max-result-bytes must be a whole number of bytes, got '{max_result_bytes}'")
     try:
-        findings = lint_paths(paths, select, ignore, graph, report, int(max_result_bytes))
+        result = lint(paths, select, ignore, graph, report, int(max_result_bytes), import_graphs, as_walked)
     except LintUsageError as error:
         fail(str(error))
+    findings, notes = result.findings, result.notes
     if format == "json":
-        typer.echo(as_json(findings))
+        typer.echo(as_json(findings, notes))
     elif format == "sarif":
-        typer.echo(sarif(findings, chosen_codes(select, ignore)))
+        typer.echo(sarif(findings, chosen_codes(select, ignore), notes))
+    elif format == "github":
+        if findings or notes:
+            typer.echo(github(findings, notes))
     else:
-        typer.echo(text(findings))
+        typer.echo(text(findings, notes))
     raise typer.Exit(1 if findings else 0)

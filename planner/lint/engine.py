@@ -1,7 +1,7 @@
 """Linting paths: find the files, read every ``.py`` statically (whatever
 Python it is written for), check the Celery code against the tasks of all
-linted files, run the graph checks on graph files, apply ``# noqa`` and the
-chosen codes.
+linted files, run the graph checks on graph files (read statically too,
+unless ``import_graphs``), apply ``# noqa`` and the chosen codes.
 
 Files are streamed: each is read, parsed, reduced to compact facts and its
 syntax tree dropped before the next one is read; the rules then run over
@@ -13,7 +13,6 @@ the facts with a cross-file index of task definitions.
 
 from __future__ import annotations
 
-import ast
 import gc
 import multiprocessing
 import os
@@ -26,9 +25,10 @@ from pathlib import Path
 
 from . import graphs
 from .collect import FileFacts, collect
-from .findings import Finding, chosen_codes
-from .modern import downgrade
+from .findings import Finding, Note, chosen_codes
+from .modern import parse_source
 from .rules import TaskIndex, check_file
+from .sources import Modules
 
 SKIPPED_DIRECTORIES = {"__pycache__", "node_modules", "site-packages", "venv", "build", "dist"}
 MAX_RESULT_BYTES = 64 * 1024
@@ -42,17 +42,22 @@ class LintUsageError(ValueError):
     """Bad paths, codes or report: the CLI exits 2 with this one line."""
 
 
-def discover(paths: list[str]) -> list[tuple[Path, bool]]:
+def discover(paths: list[str], as_walked: bool = False) -> list[tuple[Path, bool]]:
     """(file, named explicitly) for each path; directories are walked for
     ``*.py`` and ``*.json`` (hidden and virtualenv folders skipped). Usage
-    errors are raised before any file is read."""
+    errors are raised before any file is read. ``as_walked``: files named
+    explicitly are taken as if met while walking (another suffix is
+    skipped), as hooks that pass every changed file need."""
     for given in paths:
         path = Path(given)
-        if path.is_file() and path.suffix not in (".py", ".json"):
+        if path.is_file() and path.suffix not in (".py", ".json") and not as_walked:
             raise LintUsageError(f"{given}: not a .py or .json file")
         if not path.exists():
             raise LintUsageError(f"{given}: no such file or directory")
-    return list(_unique(_walk(paths)))
+    found = _unique(_walk(paths))
+    if as_walked:
+        return [(path, False) for path, _ in found if path.suffix in (".py", ".json")]
+    return list(found)
 
 
 def _walk(paths: list[str]) -> Iterator[tuple[Path, bool]]:
@@ -91,20 +96,10 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def parse_source(text: str, filename: str) -> ast.Module:
-    """The module's tree, also for code written for a newer Python than the
-    running one (see :mod:`planner.lint.modern`). Raises the running
-    parser's SyntaxError when the code is broken."""
-    try:
-        return ast.parse(text, filename)
-    except SyntaxError as error:
-        newer = downgrade(text)
-        if newer is None:
-            raise
-        try:
-            return ast.parse(newer, filename)
-        except SyntaxError:
-            raise error from None
+@dataclass
+class LintResult:
+    findings: list[Finding]  # sorted by path, line, column, code
+    notes: list[Note]  # what could not be checked (sorted); they do not change the exit code
 
 
 def lint_paths(paths: list[str], select: str | None = None, ignore: str | None = None,
@@ -112,6 +107,15 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
                max_result_bytes: int = MAX_RESULT_BYTES) -> list[Finding]:
     """All findings for ``paths``, sorted by path, line, column, code.
     Raises :class:`LintUsageError` for bad input."""
+    return lint(paths, select, ignore, graph_attribute, report, max_result_bytes).findings
+
+
+def lint(paths: list[str], select: str | None = None, ignore: str | None = None, graph_attribute: str = "graph",
+         report: str | None = None, max_result_bytes: int = MAX_RESULT_BYTES, import_graphs: bool = False,
+         as_walked: bool = False) -> LintResult:
+    """Findings and notes for ``paths``. Graph files are read statically
+    (nothing in them runs) unless ``import_graphs``; ``as_walked``: see
+    :func:`discover`. Raises :class:`LintUsageError` for bad input."""
     try:
         codes = chosen_codes(select, ignore)
     except ValueError as error:
@@ -122,7 +126,7 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
             run_report = graphs.load_report(report)
         except ValueError as error:
             raise LintUsageError(str(error)) from None
-    files = discover(paths)
+    files = discover(paths, as_walked)
 
     limit = sys.getrecursionlimit()
     collecting = gc.isenabled()
@@ -144,20 +148,18 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
         if collecting:
             gc.enable()
 
+    notes: list[Note] = []
     loaded: dict[str, tuple[object, dict]] = {}
-    for display, path, positions, noqa, problem in graph_files:
-        if problem:
-            found = [graphs.invalid_graph(display, path, problem, positions)]
-            graph = None
-        else:
-            found = []
-            graph = _lint_graph(display, path, graph_attribute, positions, found)
-        findings += [f for f in found if not _suppressed(f, noqa)]
-        loaded[display] = (graph, positions)
+    modules = Modules(index.module_files)
+    for display, path, noqa, problem in graph_files:
+        check = graphs.check_graph_file(display, path, graph_attribute, modules, import_graphs, problem)
+        findings += [f for f in check.findings if not _suppressed(f, noqa)]
+        notes += check.notes
+        loaded[display] = (check.graph, check.positions)
     if run_report is not None:
         findings += graphs.large_results(report, display_path(Path(report)), run_report, loaded, max_result_bytes)
 
-    return sorted({f for f in findings if f.code in codes})
+    return LintResult(sorted({f for f in findings if f.code in codes}), sorted(set(notes)))
 
 
 @dataclass
@@ -220,7 +222,7 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
             return [], None, None  # cannot be a node-link graph: not worth decoding
         problem = graphs.node_link_problem(text)
         if explicit or problem is None:
-            return [], None, (display, path, graphs.node_positions_json(text), {}, problem)
+            return [], None, (display, path, {}, problem)
         return [], None, None
     if not explicit and not RELEVANT.search(text) and not (path.name == "__init__.py" and "import" in text):
         return [], None, None  # nothing any rule reads (a package's __init__ may re-export tasks)
@@ -229,7 +231,6 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
         tree = parse_source(text, str(path))
         facts = collect(text, str(path), tree, module)
         is_graph = "DiGraph" in text and graphs.is_graph_module(tree, graph_attribute)
-        positions = graphs.node_positions_py(tree) if is_graph else None
     except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
         line = getattr(error, "lineno", None) or 1
         column = getattr(error, "offset", None) or 1
@@ -240,17 +241,8 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
                         "split the long expression; nothing else in this file was checked")], None, None
     del tree
     item = _Item(display, module, facts) if facts.worth_checking() or facts.tasks or facts.reexports else None
-    graph_file = (display, path, positions, facts.noqa, None) if positions is not None else None
+    graph_file = (display, path, facts.noqa, None) if is_graph else None
     return [], item, graph_file
-
-
-def _lint_graph(display: str, path: Path, attribute: str, positions: dict, findings: list):
-    graph, error = graphs.load(path, attribute)
-    if error:
-        findings.append(graphs.invalid_graph(display, path, error, positions))
-        return None
-    findings += graphs.ordering_only_segments(display, graph, positions)
-    return graph
 
 
 def _suppressed(finding: Finding, noqa: dict) -> bool:

@@ -25,6 +25,20 @@ class Finding:
         return asdict(self)
 
 
+@dataclass(frozen=True, order=True)
+class Note:
+    """Something lint could not check at ``path:line:column`` and says so.
+    Not a finding: it does not change the exit code."""
+
+    path: str
+    line: int
+    column: int
+    message: str
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class Rule:
     code: str

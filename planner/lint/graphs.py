@@ -1,6 +1,8 @@
 """Graph files under lint: telling them from Celery code without importing,
-loading them (graph files are imported: that is their contract), turning
-the validation error into a finding, and graph-level advice.
+reading them without running them (:mod:`.graphread`) — or, with
+``--import-graphs``, loading them as ``planner plan`` does — turning the
+validation error into a finding, what could not be read into a note, and
+graph-level advice.
 
 >>> import ast
 >>> is_graph_module(ast.parse("import networkx as nx\\ngraph = nx.DiGraph()"))
@@ -16,10 +18,13 @@ import contextlib
 import json
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .collect import dotted
-from .findings import Finding
+from .findings import Finding, Note
+from .graphread import Reading, read_json_graph, read_python_graph
+from .sources import Modules
 
 _NODE_IN_MESSAGE = re.compile(r"node '([^']*)'")
 _CYCLE = re.compile(r"has a cycle: (.*?) ->")
@@ -138,6 +143,81 @@ def load(path: Path, attribute: str):
             return None, str(error).replace("\n", " ")
         except Exception as error:  # a graph file may raise anything at import
             return None, f"{path}: {type(error).__name__}: {error}".replace("\n", " ")
+
+
+OPT_IN = "`planner lint --import-graphs` checks it by importing the file (which runs its code), as planner plan does"
+
+
+@dataclass
+class GraphCheck:
+    """What linting one graph file gave: findings, notes, the graph (None
+    when it could not be read or loaded) and where its nodes are."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    graph: object = None
+    positions: dict = field(default_factory=dict)
+
+
+def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
+                     import_graphs: bool = False, problem: str | None = None) -> GraphCheck:
+    """PLN100 and PLN101 for one graph file (``problem``: why a ``.json``
+    is not a node-link graph). The file is read statically — nothing in it
+    runs — unless ``import_graphs``; what the reader cannot see is a note."""
+    check = GraphCheck()
+    json_file = path.suffix == ".json"
+    text = path.read_text(encoding="utf-8")
+    if json_file:
+        check.positions = node_positions_json(text)
+        if problem:
+            check.findings.append(invalid_graph(display, path, problem, check.positions))
+            return check
+        reading = None if import_graphs else read_json_graph(path, modules)
+    else:
+        try:
+            tree = ast.parse(text, str(path))
+        except SyntaxError:  # parsed in pass one only after rewriting newer syntax
+            check.notes.append(Note(display, 1, 1, f"graph not read: it is written for a newer Python than "
+                                                   f"{sys.version_info.major}.{sys.version_info.minor}, which "
+                                                   f"planner plan here would refuse"))
+            return check
+        reading = read_python_graph(text, tree, str(path), attribute, modules)
+        check.positions = {**node_positions_py(tree), **reading.positions}
+    if import_graphs:
+        try:
+            graph, error = load(path, attribute)
+        except SystemExit as stop:  # a graph file may exit at import: lint reports it and goes on
+            graph, error = None, f"{path}: error while importing the graph file: SystemExit: {stop}"
+        return _validated(check, display, path, graph, error)
+    if reading.cannot_read:
+        (line, column), reason = reading.cannot_read
+        check.notes.append(Note(display, line, column, f"graph not read: {reason}; lint reads graph files without "
+                                                       f"running them, so the graph checks were skipped. {OPT_IN}"))
+        return check
+    _validated(check, display, path, reading.graph, reading.error, reading)
+    for node, reasons in reading.unchecked():
+        line, column = check.positions.get(node, (1, 1))
+        check.notes.append(Note(display, line, column, f"node '{node}' not fully checked: {'; '.join(reasons)}. "
+                                                       f"{OPT_IN}"))
+    return check
+
+
+def _validated(check: GraphCheck, display: str, path: Path, graph, error: str | None,
+               reading: Reading | None = None) -> GraphCheck:
+    from ..errors import PlannerError
+    from ..graphfile import validate
+
+    if error is None and reading is not None:
+        try:
+            validate(graph, str(path), reading.task_parameters)
+        except PlannerError as invalid:
+            error = str(invalid).replace("\n", " ")
+    if error:
+        check.findings.append(invalid_graph(display, path, error, check.positions))
+        return check
+    check.graph = graph
+    check.findings += ordering_only_segments(display, graph, check.positions)
+    return check
 
 
 def invalid_graph(display: str, path: Path, message: str, positions: dict) -> Finding:

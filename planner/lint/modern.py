@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import ast
 import re
 
 _TOKEN = re.compile(r"""
@@ -312,3 +313,19 @@ class _Scanner:
                             self.found.append((comma, end, blank(source[comma:end])))
                         return
             index = match.end()
+
+
+def parse_source(text: str, filename: str) -> ast.Module:
+    """The module's tree, also for code written for a newer Python than the
+    running one (see :mod:`planner.lint.modern`). Raises the running
+    parser's SyntaxError when the code is broken."""
+    try:
+        return ast.parse(text, filename)
+    except SyntaxError as error:
+        newer = downgrade(text)
+        if newer is None:
+            raise
+        try:
+            return ast.parse(newer, filename)
+        except SyntaxError:
+            raise error from None

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from .collect import Chain, Chord, Errback, FileFacts, Group, Sig, TaskCall, TaskDef, nodes
 from .findings import Finding
@@ -50,6 +51,16 @@ class TaskIndex:
             self.by_name.setdefault(task.name, []).append(task)
             if task.registered:
                 self.by_registered.setdefault(task.registered, []).append(task)
+
+    def module_files(self, parts: tuple[str, ...]) -> list[Path]:
+        """The linted files (with tasks or re-exports) whose module path
+        ends with ``parts``: ``("proj", "tasks")`` is ``.../proj/tasks.py``
+        or ``.../proj/tasks/__init__.py``."""
+        found = []
+        for full, _, _ in self._files((None, tuple(parts))):
+            package = Path(*full, "__init__.py")
+            found.append(package if package.is_file() else Path(*full[:-1], full[-1] + ".py"))
+        return found
 
     def _files(self, module: tuple) -> list:
         anchor, parts = module
