@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import copy
 import inspect
 import itertools
 import math
@@ -48,7 +49,7 @@ import networkx as nx
 from .collect import dotted
 from .sources import Modules, TaskInfo, postponed_annotations, task_info
 
-STEP_LIMIT = 2_000_000  # expressions and statements evaluated per file
+STEP_LIMIT = 1_000_000  # expressions and statements evaluated per file (a 20,000-node loop takes 380,000)
 SIZE_LIMIT = 1_000_000  # items in a collection, characters in a string
 DEPTH_LIMIT = 60  # nested calls of the file's own functions
 TEXT = 60  # characters of source quoted in a note
@@ -463,6 +464,8 @@ class _Reader:
             info = self.imported_task(value)
             if info is not None:
                 return _named(info.proxy)
+            if self.modules.plain_function(value.module, value.name, self.folder):
+                return _named("function")
         if isinstance(value, (Function, OpaqueFunction)):
             return _named("function")
         if isinstance(value, Builtin):
@@ -480,14 +483,16 @@ class _Reader:
 
     def run(self, body, frame: _Frame) -> None:
         for statement in body:
-            self.step(statement)
+            self.steps += 1
+            if self.steps > STEP_LIMIT:
+                self.step(statement)
             self.line = statement.lineno
-            handler = getattr(self, "do_" + type(statement).__name__, None)
+            handler = _STATEMENTS.get(type(statement))
             if handler is None:
                 self.skip([statement], frame, f"a {type(statement).__name__.lower()} statement the reader does "
                                               "not follow")
             else:
-                handler(statement, frame)
+                handler(self, statement, frame)
 
     def do_Expr(self, node, frame):
         self.eval(node.value, frame)
@@ -652,12 +657,22 @@ class _Reader:
             if alias.name == "*":
                 self.stars.append(module)
                 continue
-            value = _module_attribute(module, alias.name)
-            if isinstance(value, ImportedName):
-                missing = self.modules.missing(module, alias.name, self.folder)
-                if missing:
-                    raise self.fails(missing, node)
+            value = self.imported(module, alias.name, node)
             self.bind(alias.asname or alias.name, value, frame, node)
+
+    def imported(self, module: str, name: str, node, attribute: bool = False):
+        """What ``from module import name`` (``module.name`` when
+        ``attribute``) gives: a literal constant of a module read statically
+        is its value; a name it certainly lacks fails as importing would."""
+        value = _module_attribute(module, name)
+        if isinstance(value, ImportedName):
+            missing = self.modules.missing(module, name, self.folder, attribute)
+            if missing:
+                raise self.fails(missing, node)
+            found, constant = self.modules.constant(module, name, self.folder)
+            if found:
+                return copy.deepcopy(constant)
+        return value
 
     def do_FunctionDef(self, node, frame):
         if node.decorator_list and self.touches_graph(node.decorator_list, frame):
@@ -764,6 +779,9 @@ class _Reader:
             current = current.parent or self.module
         if name in self.module.values:
             return self.untainted(self.module.values[name], name)
+        for module in self.stars:  # `from module import *`: a name the module binds
+            if self.modules.binds(module, name, self.folder):
+                return self.imported(module, name, node)
         if hasattr(builtins, name):
             return Builtin(name)
         if self.stars or self.dynamic:
@@ -840,9 +858,11 @@ class _Reader:
     # expressions -------------------------------------------------------------------------------------------
 
     def eval(self, node, frame: _Frame):
-        self.step(node)
-        handler = getattr(self, "ev_" + type(node).__name__, None)
-        return handler(node, frame) if handler is not None else Unknown(_text(node))
+        self.steps += 1
+        if self.steps > STEP_LIMIT:
+            self.step(node)
+        handler = _EXPRESSIONS.get(type(node))
+        return handler(self, node, frame) if handler is not None else Unknown(_text(node))
 
     def ev_Constant(self, node, frame):
         return node.value
@@ -951,7 +971,10 @@ class _Reader:
             right = self.eval(right_node, frame)
             membership = isinstance(op, (ast.In, ast.NotIn)) and self.known(left) and (
                 isinstance(right, nx.DiGraph) or _is_view(right))
-            if not membership and not (self.known(left) and self.known(right)):
+            # `x is None` is decided for anything the reader holds but an unknown or an imported name
+            identity = isinstance(op, (ast.Is, ast.IsNot)) and any(v is None or type(v) is bool for v in (left, right)) \
+                and not any(isinstance(v, (Unknown, ImportedName)) for v in (left, right))
+            if not (membership or identity) and not (self.known(left) and self.known(right)):
                 return Unknown(_text(node))
             try:
                 outcome = _COMPARE[type(op)](left, right)
@@ -1164,10 +1187,11 @@ class _Reader:
 
     def attribute(self, owner, name: str, node):
         if isinstance(owner, ModuleValue):
-            return _module_attribute(owner.name, name)
+            return self.imported(owner.name, name, node, attribute=True)
         if isinstance(owner, ImportedName):
-            return Method(owner, name) if name in _SIGNATURE_METHODS else ImportedName(f"{owner.module}.{owner.name}",
-                                                                                        name)
+            if name in _SIGNATURE_METHODS:
+                return Method(owner, name)
+            return self.imported(f"{owner.module}.{owner.name}", name, node, attribute=True)
         if isinstance(owner, TaskValue):
             if name in _SIGNATURE_METHODS:
                 return Method(owner, name)
@@ -1251,6 +1275,11 @@ class _Reader:
             self.line = line
 
     def call_builtin(self, name, args, kwargs, complete, node, frame):
+        if name in _DYNAMIC and name != "getattr":  # it may run code or bind names the reader cannot see
+            raise self.stop(node, f"`{_text(node)}` runs code the reader does not follow")
+        if name == "getattr" and complete and len(args) == 2 and type(args[1]) is str \
+                and isinstance(args[0], (ModuleValue, ImportedName)):
+            return self.attribute(args[0], args[1], node)
         if name not in _SAFE_BUILTINS or not complete:
             return self.opaque_call(Builtin(name), args, kwargs, node, frame)
         if name == "print":
@@ -1584,6 +1613,13 @@ class _Reader:
                 raise self.stop(node, f"`{_text(node)}` is too large to follow statically")
             return items
         return Unknown(_text(node))
+
+
+# Handlers by node type: ``do_X`` runs statement ``ast.X``, ``ev_X`` evaluates expression ``ast.X``.
+_STATEMENTS = {getattr(ast, name[3:]): handler for name, handler in vars(_Reader).items()
+               if name.startswith("do_") and hasattr(ast, name[3:])}
+_EXPRESSIONS = {getattr(ast, name[3:]): handler for name, handler in vars(_Reader).items()
+                if name.startswith("ev_") and hasattr(ast, name[3:])}
 
 
 def _module_attribute(module: str, name: str):

@@ -140,6 +140,7 @@ class TaskModule:
     names: set[str] = field(default_factory=set)  # every name bound at module level
     plain_functions: set[str] = field(default_factory=set)  # undecorated module-level functions
     open: bool = False  # names may be bound where the reader does not see (star import, __getattr__, globals())
+    constants: dict[str, object] = field(default_factory=dict)  # NAME = <literal>, bound once at module level
 
     def lacks(self, name: str) -> bool:
         """Is ``name`` certainly not an attribute of the module?"""
@@ -167,6 +168,16 @@ def read_module(path: Path) -> TaskModule | None:
     except (OSError, UnicodeDecodeError, SyntaxError, ValueError, RecursionError):
         return None
     module = TaskModule(path, postponed=postponed_annotations(tree))
+    stores: dict[str, int] = {}
+    literals: dict[str, object] = {}
+    for node in tree.body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else \
+            node.target if isinstance(node, ast.AnnAssign) and node.value is not None else None
+        if isinstance(target, ast.Name):
+            try:
+                literals[target.id] = ast.literal_eval(node.value)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                pass
     for node in _module_level(tree.body):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             if node.decorator_list:
@@ -182,8 +193,9 @@ def read_module(path: Path) -> TaskModule | None:
                     module.imported[alias.asname or alias.name] = (node.level, node.module or "", alias.name)
         for sub in ast.walk(node) if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
                 else ():
-            if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            if isinstance(sub, ast.Name) and isinstance(sub.ctx, (ast.Store, ast.Del)):
                 module.names.add(sub.id)
+                stores[sub.id] = stores.get(sub.id, 0) + 1
             elif isinstance(sub, ast.Name) and sub.id in ("globals", "vars", "setattr", "exec"):
                 module.open = True
             elif isinstance(sub, (ast.Import, ast.ImportFrom)):
@@ -191,6 +203,8 @@ def read_module(path: Path) -> TaskModule | None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             module.names.add(node.name)
     module.open |= bool(module.stars) or "__dict__" in text or "sys.modules" in text
+    if not module.open:
+        module.constants = {name: value for name, value in literals.items() if stores.get(name) == 1}
     return module
 
 
@@ -207,11 +221,14 @@ class Modules:
         self.linted = linted or (lambda parts: [])
         self.read: dict[Path, TaskModule | None] = {}
         self.found: dict[tuple, Path | None] = {}
+        self.tasks: dict[tuple, TaskInfo | None] = {}
 
     def module(self, path: Path) -> TaskModule | None:
-        path = path.resolve()
         if path not in self.read:
-            self.read[path] = read_module(path)
+            resolved = path.resolve()
+            if resolved not in self.read:
+                self.read[resolved] = read_module(resolved)
+            self.read[path] = self.read[resolved]
         return self.read[path]
 
     def find(self, name: str, folder: Path | None) -> Path | None:
@@ -249,8 +266,11 @@ class Modules:
         """The task ``from module import name`` gives a graph file in
         ``folder``, following re-exports and star imports; None when it is
         not a task function found statically."""
-        path = self.find(module, folder)
-        return self._task_in(path, module, name, depth) if path is not None else None
+        key = (module, name, folder)
+        if key not in self.tasks:
+            path = self.find(module, folder)
+            self.tasks[key] = self._task_in(path, module, name, depth) if path is not None else None
+        return self.tasks[key]
 
     def _task_in(self, path: Path, module: str, name: str, depth: int) -> TaskInfo | None:
         read = self.module(path)
@@ -282,16 +302,34 @@ class Modules:
         dotted_name = ".".join([*package, *([source] if source else [])])
         return self._task_in(target, dotted_name, name, depth + 1)
 
-    def missing(self, module: str, name: str, folder: Path | None) -> str | None:
-        """The ImportError of ``from module import name`` when ``module`` is
-        found and certainly has no ``name`` (nor a submodule of that name)."""
+    def missing(self, module: str, name: str, folder: Path | None, attribute: bool = False) -> str | None:
+        """The error of ``from module import name`` (of ``module.name`` when
+        ``attribute``) when ``module`` is found and certainly has no
+        ``name`` (nor a submodule of that name)."""
         path = self.find(module, folder)
         read = self.module(path) if path is not None else None
         if read is None or not read.lacks(name):
             return None
         if path.name == "__init__.py" and _in_folder(path.parent, (name,)) is not None:
             return None
+        if attribute:
+            return f"AttributeError: module '{module}' has no attribute '{name}'"
         return f"ImportError: cannot import name '{name}' from '{module}' ({path.absolute()})"
+
+    def binds(self, module: str, name: str, folder: Path | None) -> bool:
+        """Does ``module`` (found and read) bind ``name`` at its level?"""
+        path = self.find(module, folder)
+        read = self.module(path) if path is not None else None
+        return read is not None and name in read.names
+
+    def constant(self, module: str, name: str, folder: Path | None) -> tuple[bool, object]:
+        """(True, value) when ``module.name`` is a literal bound once at the
+        module's level (``SOURCES = ("orders", "customers")``)."""
+        path = self.find(module, folder)
+        read = self.module(path) if path is not None else None
+        if read is None or name not in read.constants:
+            return False, None
+        return True, read.constants[name]
 
     def plain_function(self, module: str, name: str, folder: Path | None) -> bool:
         """Is ``module.name`` a function without any decorator (not a task)?"""

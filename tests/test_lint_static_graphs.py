@@ -1,0 +1,300 @@
+"""`planner lint` reads graph files without running them (issue 14, item 1):
+no code of a linted graph file or of its task modules runs, the static
+reader finds exactly what importing finds (every graph of ``examples/``
+and of the fixtures, and random graph files written in the usual forms),
+what it cannot read is a note naming ``--import-graphs``, and reading is
+bounded (no hang, no memory blow-up on hostile input)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from planner.cli import app
+
+pytestmark = pytest.mark.timeout(120)
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lint"
+READ = FIXTURES / "read"
+BOMB = FIXTURES / "side_effects"
+PLANNER = ROOT / ".venv" / "bin" / "planner"
+COMMAND = [str(PLANNER)] if PLANNER.exists() else [sys.executable, "-m", "planner"]
+
+# Graph files whose graph the static reader cannot know, and why (the rest must be read exactly).
+NOT_READ = {"environment_loop.py": "the loop runs over `os.environ.get("}
+NOT_FULLY_CHECKED = {"runtime_argument.py": "node 'a' not fully checked: its argument(s) json.loads("}
+
+
+@pytest.fixture(autouse=True)
+def at_root(monkeypatch):
+    monkeypatch.chdir(ROOT)
+
+
+def lint(*args):
+    return CliRunner().invoke(app, ["lint", *map(str, args)])
+
+
+def report(*args) -> dict:
+    result = lint(*args, "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    data = json.loads(result.stdout)
+    assert result.exit_code == (1 if data["findings"] else 0)
+    return data
+
+
+def graph_files() -> list[Path]:
+    found = sorted(ROOT.glob("examples/*/graph.py"))
+    for folder in (FIXTURES / "graphs", READ):
+        found += sorted(p for p in folder.iterdir()
+                        if p.suffix in (".py", ".json") and not p.stem.startswith(("read_", "lint_graph")))
+    return found
+
+
+# --- nothing runs ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("target", ["folder", "file", "json"])
+def test_graph_file_is_linted_without_running_it(tmp_path, monkeypatch, target):
+    """graph_bomb.py (and bomb_tasks.py, the module it imports) write a
+    marker when imported; lint finds the graph's PLN100 all the same."""
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("PLANNER_LINT_MARKER", str(marker))
+    path = {"folder": BOMB, "file": BOMB / "graph_bomb.py", "json": BOMB / "graph_bomb.json"}[target]
+    found = [(Path(f["path"]).name, f["line"], f["code"]) for f in report(path)["findings"]]
+    expected = {"graph_bomb.py": ("graph_bomb.py", 14, "PLN100"), "graph_bomb.json": ("graph_bomb.json", 4, "PLN100")}
+    for name, finding in expected.items():
+        assert (finding in found) == (target == "folder" or path.name == name)
+    assert not marker.exists() and not Path(f"{marker}.tasks").exists()
+
+
+def test_installed_command_runs_nothing_it_lints(tmp_path):
+    marker = tmp_path / "imported"
+    done = subprocess.run([*COMMAND, "lint", str(BOMB)], capture_output=True, text=True, timeout=90, cwd=ROOT,
+                          env={**os.environ, "PLANNER_LINT_MARKER": str(marker)})
+    assert done.returncode == 1, done.stderr
+    assert "graph_bomb.py:14:1: PLN100" in done.stdout
+    assert not marker.exists() and not Path(f"{marker}.tasks").exists()
+
+
+def test_import_graphs_runs_the_graph_file(tmp_path, monkeypatch):
+    """The opt-in does what it says (and proves the marker works)."""
+    marker = tmp_path / "imported"
+    monkeypatch.setenv("PLANNER_LINT_MARKER", str(marker))
+    found = report(BOMB / "graph_bomb.py", "--import-graphs")["findings"]
+    assert [(f["line"], f["code"]) for f in found] == [(14, "PLN100")]
+    assert marker.read_text() == "graph file imported!"
+    assert Path(f"{marker}.tasks").exists()
+
+
+# --- the same findings as importing ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", graph_files(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_static_reading_finds_what_importing_finds(path):
+    """Every graph of examples/ and of the fixtures: the same findings
+    (code, line, column, message) read statically as imported; a note only
+    where the graph depends on the run (listed above)."""
+    static = report(path)
+    imported = report(path, "--import-graphs")
+    assert static["findings"] == imported["findings"]
+    assert imported["notes"] == []
+    expected_note = NOT_READ.get(path.name) or NOT_FULLY_CHECKED.get(path.name)
+    if expected_note is None:
+        assert static["notes"] == []
+    else:
+        (note,) = static["notes"]
+        assert expected_note in note["message"] and "--import-graphs" in note["message"]
+
+
+def test_fixtures_cover_what_planner_plan_refuses():
+    """The read/ fixtures hold every kind of graph-file error planner plan
+    reports, and the forms graph files are written in."""
+    messages = " | ".join(f["message"] for f in report(READ)["findings"] if f["code"] == "PLN100")
+    for fragment in ("RuntimeError: boom", "cannot import name 'missing'", "the graph is empty",
+                     "has a cycle", "has no 'task'", "got PromiseProxy", "got Proxy", "got function",
+                     "single task signature, got a chain", "got a group", "not JSON-serializable",
+                     "cannot take the upstream result", "unexpected keyword argument 'tiemout'",
+                     "missing a required argument: 'url'", "have the same name '1'", "NameError: name 'ad'",
+                     "KeyError: 'missing'", "ZeroDivisionError", "AssertionError: no graph today",
+                     "NetworkXError: The node zz is not in the digraph", "must be a 2-tuple or 3-tuple",
+                     "attempted relative import", "'read_tasks.helper' is not a Celery task",
+                     "'read_tasks.nothing_here' is not a Celery task",
+                     "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'"):
+        assert fragment in messages, fragment
+
+
+TASKS = (READ / "read_tasks.py").read_text()
+# name -> (parameters Celery binds: positional names, required count)
+SIGNATURES = {"add": 2, "multiply": 2, "log_done": 1, "bound": 1}
+
+
+@st.composite
+def graph_sources(draw):
+    """A graph file written in one of the usual forms, over a random
+    graph (sometimes with a cycle) whose nodes get random signatures:
+    .s() or .si(), too few, just enough or too many arguments, now and
+    then a node without task or an argument that is not JSON."""
+    size = draw(st.integers(1, 7))
+    names = [f"n{i}" for i in range(size)]
+    edges = sorted({(names[i], names[j]) for i in range(size) for j in range(i + 1, size)
+                    if draw(st.integers(0, 3)) == 0})
+    if size > 1 and draw(st.integers(0, 5)) == 0:
+        edges.append((names[-1], names[0]))  # a cycle
+    tasks = {}
+    for name in names:
+        if draw(st.integers(0, 12)) == 0:
+            continue  # no task
+        task = draw(st.sampled_from(sorted(SIGNATURES)))
+        count = max(0, SIGNATURES[task] - draw(st.integers(-1, 2)))
+        args = [repr(draw(st.sampled_from([1, "x", 2.5, [1, 2], {"k": 1}, None]))) for _ in range(count)]
+        if draw(st.integers(0, 15)) == 0:
+            args.append("{1, 2}")  # not JSON
+        method = draw(st.sampled_from(["s", "si"]))
+        tasks[name] = f"{task}.{method}({', '.join(args)})"
+    form = draw(st.sampled_from(["literal", "specs", "from_lists", "edge_list", "helper"]))
+    lines = ["import networkx as nx", "from read_tasks import add, multiply, log_done, bound", ""]
+    if form == "literal":
+        lines.append("graph = nx.DiGraph()")
+        for name in names:
+            lines.append(f"graph.add_node({name!r}, task={tasks[name]})" if name in tasks else
+                         f"graph.add_node({name!r})")
+        lines += [f"graph.add_edge({u!r}, {v!r})" for u, v in edges]
+    elif form == "specs":
+        lines.append("STEPS = {" + ", ".join(f"{n!r}: {tasks[n]}" for n in names if n in tasks) + "}")
+        lines.append(f"AFTER = {dict((v, [u for u, w in edges if w == v]) for v in names)!r}")
+        lines += ["graph = nx.DiGraph()", f"graph.add_nodes_from({names!r})", "for name, sig in STEPS.items():",
+                  "    graph.nodes[name]['task'] = sig", "for name, before in AFTER.items():",
+                  "    for b in before:", "        graph.add_edge(b, name)"]
+    elif form == "from_lists":
+        pairs = ", ".join(f"({n!r}, {{'task': {tasks[n]}}})" if n in tasks else f"({n!r}, {{}})" for n in names)
+        lines += ["graph = nx.DiGraph()", f"graph.add_nodes_from([{pairs}])", f"graph.add_edges_from({edges!r})"]
+    elif form == "edge_list":
+        lines += [f"graph = nx.DiGraph({edges!r})", f"graph.add_nodes_from({names!r})"]
+        lines += [f"graph.nodes[{n!r}]['task'] = {tasks[n]}" for n in names if n in tasks]
+    else:
+        lines += ["def step(name, sig=None, after=()):", "    if sig is None:", "        graph.add_node(name)",
+                  "    else:", "        graph.add_node(name, task=sig)", "    for before in after:",
+                  "        graph.add_edge(before, name)", "", "", "graph = nx.DiGraph()"]
+        for name in names:
+            after = [u for u, v in edges if v == name and names.index(u) < names.index(name)]
+            sig = tasks.get(name, "None")
+            lines.append(f"step({name!r}, {sig}, after={after!r})")
+        lines += [f"graph.add_edge({u!r}, {v!r})" for u, v in edges if names.index(u) > names.index(v)]
+    return "\n".join(lines) + "\n"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(source=graph_sources())
+def test_random_graph_files_read_statically_as_imported(source):
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "read_tasks.py").write_text(TASKS)
+        path = Path(folder) / "graph.py"
+        path.write_text(source)
+        static = report(path)
+        imported = report(path, "--import-graphs")
+    assert static["findings"] == imported["findings"], source
+    assert static["notes"] == [], source
+
+
+# --- what the reader cannot see ----------------------------------------------------------------------------
+
+def test_what_cannot_be_read_is_a_note_not_a_finding():
+    path = READ / "environment_loop.py"
+    result = lint(path)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("tests/fixtures/lint/read/environment_loop.py:8:1: note: graph not read: the loop "
+                               "runs over `os.environ.get(")
+    assert "--import-graphs" in lines[0] and "runs its code" in lines[0]
+    assert lines[-1] == "All checks passed! (1 note: not everything could be checked)"
+    sarif = json.loads(lint(path, "--format", "sarif").stdout)["runs"][0]
+    assert sarif["results"] == []
+    (notification,) = sarif["invocations"][0]["toolExecutionNotifications"]
+    assert notification["level"] == "note" and "--import-graphs" in notification["message"]["text"]
+    assert notification["locations"][0]["physicalLocation"]["region"]["startLine"] == 8
+    assert lint(path, "--format", "github").stdout.startswith("::notice title=planner (note%3A not checked),file=")
+    # the opt-in reads what the environment gives
+    assert report(path, "--import-graphs") == {"findings": [], "notes": []}
+
+
+def test_tasks_the_reader_cannot_find_are_a_note(tmp_path):
+    (tmp_path / "graph.py").write_text(textwrap.dedent("""\
+        import networkx as nx
+        from somewhere_not_installed import crunch
+
+        graph = nx.DiGraph()
+        graph.add_node("a", task=crunch.s(1, 2, 3))
+    """))
+    data = report(tmp_path / "graph.py")
+    assert data["findings"] == []
+    (note,) = data["notes"]
+    assert note["line"] == 5
+    assert "the definition of task 'somewhere_not_installed.crunch' is not in a file lint could find" in note["message"]
+
+
+def test_tasks_are_found_among_the_linted_files(tmp_path):
+    """A graph importing its tasks from a package elsewhere (not beside
+    it, not installed): found through the files linted with it."""
+    (tmp_path / "src" / "proj").mkdir(parents=True)
+    (tmp_path / "src" / "proj" / "__init__.py").write_text("")
+    (tmp_path / "src" / "proj" / "jobs.py").write_text(
+        "from celery import shared_task\n\n@shared_task\ndef scale(value, factor):\n    return value * factor\n")
+    (tmp_path / "pipelines").mkdir()
+    (tmp_path / "pipelines" / "graph.py").write_text(
+        "import networkx as nx\nfrom proj.jobs import scale\ngraph = nx.DiGraph()\n"
+        "graph.add_node('a', task=scale.s(1, 2))\ngraph.add_node('b', task=scale.s(1, 2))\ngraph.add_edge('a', 'b')\n")
+    alone = report(tmp_path / "pipelines")
+    assert alone["findings"] == [] and len(alone["notes"]) == 2
+    together = report(tmp_path / "pipelines", tmp_path / "src")
+    assert [(f["line"], f["code"]) for f in together["findings"]] == [(5, "PLN100")]
+    assert together["notes"] == []
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("while True:\n    pass\n", "steps to follow"),
+    ("for i in range(10 ** 12):\n    graph.add_node(i)\n", "is too large to follow statically"),
+    ("def deeper(n):\n    return deeper(n + 1)\n\n\ndeeper(graph)\n", "too deeply"),
+    ("names = ['x' * 10 ** 6] * 10 ** 7\nfor n in names:\n    graph.add_node(n)\n", "computed at run time"),
+    ("graph.add_node('{:>999999999}'.format(1))\n", "computed at run time"),
+    ("graph.add_node(10 ** 10 ** 10)\n", "computed at run time"),
+    ("exec('graph.add_node(1)')\n", "runs code the reader does not follow"),
+])
+def test_hostile_graph_files_are_not_followed_far(tmp_path, body, reason):
+    """Reading is bounded in steps, sizes and depth: a hostile file gives a
+    note within seconds, never a hang or a huge allocation."""
+    path = tmp_path / "graph.py"
+    path.write_text("import networkx as nx\ngraph = nx.DiGraph()\n" + body)
+    started = time.monotonic()
+    data = report(path)
+    assert time.monotonic() - started < 60
+    (note,) = data["notes"]
+    assert reason in note["message"], note["message"]
+
+
+def test_graph_attribute_option_reads_another_name():
+    found = report(FIXTURES / "graphs" / "other_name.py", "--graph", "workflow")["findings"]
+    assert [(f["line"], f["code"]) for f in found] == [(6, "PLN101")]
+
+
+def test_nodes_added_in_loops_are_located_and_noqa_works(tmp_path):
+    """A finding about a node added in a loop points at its add_node call,
+    where a ``# noqa`` keeps it quiet."""
+    shutil.copy(READ / "read_tasks.py", tmp_path)
+    source = (READ / "si_segment_in_a_loop.py").read_text()
+    (tmp_path / "graph.py").write_text(source)
+    (finding,) = report(tmp_path / "graph.py")["findings"]
+    assert (finding["line"], finding["column"], finding["code"]) == (6, 5, "PLN101")
+    line = "    graph.add_node(day, task=log_done.si(day))"
+    (tmp_path / "graph.py").write_text(source.replace(line, line + "  # noqa: PLN101"))
+    assert report(tmp_path / "graph.py")["findings"] == []
