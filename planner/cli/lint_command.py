@@ -23,10 +23,11 @@ def lint_command(
         False, "--import-graphs",
         help="Load graph files by importing them, as 'planner plan' does: this RUNS THEIR CODE. "
              "By default they are read statically."),
-    as_walked: bool = typer.Option(
-        False, "--as-walked",
-        help="Treat files named on the command line as if met in a directory walk: skip those no rule reads "
-             "(for pre-commit, which passes every changed file)."),
+    skip_unrelated: bool = typer.Option(
+        False, "--skip-unrelated",
+        help="Skip the named files no rule reads (another suffix, a .py that mentions nothing Celery-like, a .json "
+             "that is not a node-link graph), as a directory walk does: for pre-commit, which passes every changed "
+             "file."),
 ):
     """Lint Celery canvases and graph files. Exit 0 clean, 1 findings, 2 usage error."""
     from ..lint import LintUsageError, chosen_codes, lint
@@ -39,7 +40,7 @@ def lint_command(
     if not max_result_bytes.isdigit():
         fail(f"--max-result-bytes must be a whole number of bytes, got '{max_result_bytes}'")
     try:
-        result = lint(paths, select, ignore, graph, report, int(max_result_bytes), import_graphs, as_walked)
+        result = lint(paths, select, ignore, graph, report, int(max_result_bytes), import_graphs, skip_unrelated)
     except LintUsageError as error:
         fail(str(error))
     findings, notes = result.findings, result.notes

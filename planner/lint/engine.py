@@ -42,20 +42,21 @@ class LintUsageError(ValueError):
     """Bad paths, codes or report: the CLI exits 2 with this one line."""
 
 
-def discover(paths: list[str], as_walked: bool = False) -> list[tuple[Path, bool]]:
+def discover(paths: list[str], skip_unrelated: bool = False) -> list[tuple[Path, bool]]:
     """(file, named explicitly) for each path; directories are walked for
     ``*.py`` and ``*.json`` (hidden and virtualenv folders skipped). Usage
-    errors are raised before any file is read. ``as_walked``: files named
-    explicitly are taken as if met while walking (another suffix is
-    skipped), as hooks that pass every changed file need."""
+    errors are raised before any file is read. ``skip_unrelated``: files
+    named explicitly are filtered as a walk filters what it meets (another
+    suffix is skipped, and so later is a file no rule reads), as a hook
+    that passes every changed file needs."""
     for given in paths:
         path = Path(given)
-        if path.is_file() and path.suffix not in (".py", ".json") and not as_walked:
+        if path.is_file() and path.suffix not in (".py", ".json") and not skip_unrelated:
             raise LintUsageError(f"{given}: not a .py or .json file")
         if not path.exists():
             raise LintUsageError(f"{given}: no such file or directory")
     found = _unique(_walk(paths))
-    if as_walked:
+    if skip_unrelated:
         return [(path, False) for path, _ in found if path.suffix in (".py", ".json")]
     return list(found)
 
@@ -112,9 +113,9 @@ def lint_paths(paths: list[str], select: str | None = None, ignore: str | None =
 
 def lint(paths: list[str], select: str | None = None, ignore: str | None = None, graph_attribute: str = "graph",
          report: str | None = None, max_result_bytes: int = MAX_RESULT_BYTES, import_graphs: bool = False,
-         as_walked: bool = False) -> LintResult:
+         skip_unrelated: bool = False) -> LintResult:
     """Findings and notes for ``paths``. Graph files are read statically
-    (nothing in them runs) unless ``import_graphs``; ``as_walked``: see
+    (nothing in them runs) unless ``import_graphs``; ``skip_unrelated``: see
     :func:`discover`. Raises :class:`LintUsageError` for bad input."""
     try:
         codes = chosen_codes(select, ignore)
@@ -126,7 +127,7 @@ def lint(paths: list[str], select: str | None = None, ignore: str | None = None,
             run_report = graphs.load_report(report)
         except ValueError as error:
             raise LintUsageError(str(error)) from None
-    files = discover(paths, as_walked)
+    files = discover(paths, skip_unrelated)
 
     limit = sys.getrecursionlimit()
     collecting = gc.isenabled()

@@ -51,6 +51,7 @@ from .sources import Modules, TaskInfo, postponed_annotations, task_info
 
 STEP_LIMIT = 1_000_000  # expressions and statements evaluated per file (a 20,000-node loop takes 380,000)
 SIZE_LIMIT = 1_000_000  # items in a collection, characters in a string
+BUILD_LIMIT = 10_000_000  # items and characters built in all (a loop of big lists must not fill the memory)
 DEPTH_LIMIT = 60  # nested calls of the file's own functions
 TEXT = 60  # characters of source quoted in a note
 MODULE_NAME = "_planner_graph"  # what __name__ is while planner imports a graph file (it never is "__main__")
@@ -261,6 +262,8 @@ def read_python_graph(source: str, tree: ast.Module, path: str, attribute: str =
         reading.error = f"{path}: no attribute '{attribute}' (expected a networkx.DiGraph named '{attribute}')"
     except RecursionError:
         reading.cannot_read = ((reader.line, 1), "expressions nested too deeply to follow")
+    except (Exception, MemoryError) as error:  # noqa: BLE001 - whatever the file holds, lint goes on and says so
+        reading.cannot_read = ((reader.line, 1), f"the static reader stopped on {type(error).__name__} here")
     return reading
 
 
@@ -385,6 +388,7 @@ class _Reader:
         self.stars: list[str] = []
         self.imported_modules: list[str] = []
         self.steps = 0
+        self.built = 0
         self.depth = 0
         self.try_depth = 0
         self.line = 1
@@ -1114,9 +1118,16 @@ class _Reader:
         return None
 
     def sized(self, value, node):
-        if type(value) in (str, bytes, list, tuple, set, frozenset, dict) and len(value) > SIZE_LIMIT:
-            return Unknown(_text(node))
+        if type(value) in (str, bytes, list, tuple, set, frozenset, dict):
+            self.building(len(value), node)
+            if len(value) > SIZE_LIMIT:
+                return Unknown(_text(node))
         return value
+
+    def building(self, size: int, node) -> None:
+        self.built += size
+        if self.built > BUILD_LIMIT:
+            raise self.stop(node, f"it builds more than {BUILD_LIMIT:,} items to follow")
 
     def grow(self, items: list, more: list, node) -> None:
         if len(items) + len(more) > SIZE_LIMIT:
@@ -1152,9 +1163,10 @@ class _Reader:
         if self.has_tainted(value):
             return None
         kind = type(value)
-        if kind is range and len(value) > SIZE_LIMIT:
+        if kind is range and not _small_range(value):
             raise self.stop(node, f"`{_text(node)}` is too large to follow statically")
         if kind in (list, tuple, str, bytes, range, dict) or _is_view(value) or isinstance(value, nx.DiGraph):
+            self.building(len(value), node)
             return list(value)
         if kind in (set, frozenset):
             return list(value) if self.known(value) else None
@@ -1291,7 +1303,7 @@ class _Reader:
         if name == "isinstance":
             return self.isinstance_call(args, node)
         values = [*args, *kwargs.values()]
-        if any(type(v) is range and len(v) > SIZE_LIMIT for v in values) or \
+        if any(type(v) is range and not _small_range(v) for v in values) or \
                 (name in ("bytes", "bytearray") and any(type(v) is int and v > SIZE_LIMIT for v in args)):
             return Unknown(_text(node))
         args = [list(a) if _is_view(a) or isinstance(a, nx.DiGraph) else a for a in args]
@@ -1605,13 +1617,14 @@ class _Reader:
                 return Unknown(_text(node))
             if name == "repeat" and len(args) < 2 and "times" not in kwargs:
                 return Unknown(_text(node))
+            limit = SIZE_LIMIT // 10  # each item may be a tuple
             try:
-                items = list(itertools.islice(getattr(itertools, name)(*args, **kwargs), SIZE_LIMIT + 1))
+                items = list(itertools.islice(getattr(itertools, name)(*args, **kwargs), limit + 1))
             except (TypeError, ValueError) as error:
                 raise self.fails(error, node) from None
-            if len(items) > SIZE_LIMIT:
+            if len(items) > limit:
                 raise self.stop(node, f"`{_text(node)}` is too large to follow statically")
-            return items
+            return self.sized(items, node)
         return Unknown(_text(node))
 
 
@@ -1661,6 +1674,13 @@ def _listed(value):
     return value
 
 
+def _small_range(value: range) -> bool:
+    try:
+        return len(value) <= SIZE_LIMIT
+    except OverflowError:
+        return False
+
+
 def _small_enough(op, left, right) -> bool:
     """Would ``left op right`` stay within the limits? (Checked before it
     is computed: ``"x" * 10**12`` must never be built.)"""
@@ -1668,6 +1688,8 @@ def _small_enough(op, left, right) -> bool:
         for sequence, times in ((left, right), (right, left)):
             if type(sequence) in (str, bytes, list, tuple) and type(times) in (int, bool):
                 return len(sequence) * max(times, 0) <= SIZE_LIMIT
+        if type(left) is int and type(right) is int:
+            return left.bit_length() + right.bit_length() <= 100_000
     if isinstance(op, ast.Pow) and type(left) is int and type(right) is int and abs(left) > 1:
         return right * math.log2(abs(left)) <= 100_000
     if isinstance(op, ast.LShift) and type(right) is int:

@@ -145,7 +145,7 @@ def load(path: Path, attribute: str):
             return None, f"{path}: {type(error).__name__}: {error}".replace("\n", " ")
 
 
-OPT_IN = "`planner lint --import-graphs` checks it by importing the file (which runs its code), as planner plan does"
+OPT_IN = "`planner lint --import-graphs` checks it by importing the file, as planner plan does (which runs its code)"
 
 
 @dataclass
@@ -177,9 +177,9 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
         try:
             tree = ast.parse(text, str(path))
         except SyntaxError:  # parsed in pass one only after rewriting newer syntax
-            check.notes.append(Note(display, 1, 1, f"graph not read: it is written for a newer Python than "
-                                                   f"{sys.version_info.major}.{sys.version_info.minor}, which "
-                                                   f"planner plan here would refuse"))
+            check.notes.append(Note(display, 1, 1, f"graph checks skipped: the file is written for a newer Python "
+                                                   f"than this {sys.version_info.major}.{sys.version_info.minor}, "
+                                                   f"where planner plan would refuse it"))
             return check
         reading = read_python_graph(text, tree, str(path), attribute, modules)
         check.positions = {**node_positions_py(tree), **reading.positions}
@@ -191,13 +191,13 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
         return _validated(check, display, path, graph, error)
     if reading.cannot_read:
         (line, column), reason = reading.cannot_read
-        check.notes.append(Note(display, line, column, f"graph not read: {reason}; lint reads graph files without "
-                                                       f"running them, so the graph checks were skipped. {OPT_IN}"))
+        check.notes.append(Note(display, line, column, f"graph checks skipped: {reason}, and lint reads graph files "
+                                                       f"without running them. {OPT_IN}"))
         return check
     _validated(check, display, path, reading.graph, reading.error, reading)
     for node, reasons in reading.unchecked():
         line, column = check.positions.get(node, (1, 1))
-        check.notes.append(Note(display, line, column, f"node '{node}' not fully checked: {'; '.join(reasons)}. "
+        check.notes.append(Note(display, line, column, f"node '{node}' partly checked: {'; '.join(reasons)}. "
                                                        f"{OPT_IN}"))
     return check
 

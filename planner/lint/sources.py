@@ -242,7 +242,7 @@ class Modules:
 
     def _find(self, name: str, folder: Path | None) -> Path | None:
         parts = tuple(name.split("."))
-        if not all(parts):
+        if not all(part.isidentifier() for part in parts):
             return None
         roots = ([folder] if folder is not None else []) + [Path(entry or ".") for entry in sys.path]
         for root in roots:
