@@ -20,11 +20,14 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .collect import dotted
 from .findings import Finding, Note
-from .graphread import Reading, read_json_graph, read_python_graph
-from .sources import Modules
+
+if TYPE_CHECKING:  # networkx and Celery are imported only when a graph file is linted
+    from .graphread import Reading
+    from .sources import Modules
 
 _NODE_IN_MESSAGE = re.compile(r"node '([^']*)'")
 _CYCLE = re.compile(r"has a cycle: (.*?) ->")
@@ -164,6 +167,8 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
     """PLN100 and PLN101 for one graph file (``problem``: why a ``.json``
     is not a node-link graph). The file is read statically — nothing in it
     runs — unless ``import_graphs``; what the reader cannot see is a note."""
+    from .graphread import read_json_graph, read_python_graph
+
     check = GraphCheck()
     json_file = path.suffix == ".json"
     text = path.read_text(encoding="utf-8")
