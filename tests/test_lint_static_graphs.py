@@ -130,7 +130,8 @@ def test_fixtures_cover_what_planner_plan_refuses():
                      "NetworkXError: The node zz is not in the digraph", "must be a 2-tuple or 3-tuple",
                      "attempted relative import", "'read_tasks.helper' is not a Celery task",
                      "'read_tasks.nothing_here' is not a Celery task",
-                     "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'"):
+                     "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'",
+                     "ValueError: cycle through ['a', 'b']"):
         assert fragment in messages, fragment
 
 

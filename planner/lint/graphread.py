@@ -333,6 +333,11 @@ _GRAPH_READERS = {"has_node", "has_edge", "number_of_nodes", "number_of_edges", 
                   "get_edge_data", "is_directed", "is_multigraph"}
 _GRAPH_VIEWS = {"nodes", "edges", "succ", "pred", "adj", "graph", "name"}
 _NX_FUNCTIONS = {"DiGraph", "add_path", "add_star", "add_cycle", "set_node_attributes", "set_edge_attributes"}
+# networkx functions that only read a graph, in linear time: a graph file may check itself with them
+_NX_READERS = {"is_directed_acyclic_graph", "topological_sort", "ancestors", "descendants", "has_path",
+               "is_weakly_connected", "weakly_connected_components", "number_weakly_connected_components",
+               "find_cycle", "is_empty", "number_of_nodes", "number_of_edges", "non_edges", "isolates",
+               "number_of_isolates"}
 _CANVAS = {"chain", "group", "chord"}
 _SIGNATURE_FUNCTIONS = {"signature", "Signature", "subtask"}
 _SIGNATURE_METHODS = {"s", "si", "signature", "subtask"}
@@ -351,7 +356,7 @@ _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, as
 _BIG_FORMAT = re.compile(r"\d{7,}|\*")  # a width or precision that could build a huge string
 _REQUIRED = inspect.Parameter.empty
 _SPECIAL_MODULES = {
-    "networkx": ("nx", _NX_FUNCTIONS),
+    "networkx": ("nx", _NX_FUNCTIONS | _NX_READERS),
     "celery": ("celery", {"Celery", *_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "celery.canvas": ("celery", {*_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "itertools": ("itertools", _ITERTOOLS),
@@ -1471,6 +1476,14 @@ class _Reader:
     def nx_function(self, name, args, kwargs, complete, node):
         if name == "DiGraph":
             return self.new_graph(args, kwargs, complete, node)
+        if name in _NX_READERS:
+            if not complete or not args or not isinstance(args[0], nx.DiGraph) or \
+                    not all(self.known(value) for value in [*args[1:], *kwargs.values()]):
+                return Unknown(_text(node))
+            try:
+                return self.sized(_listed(getattr(nx, name)(*args, **kwargs)), node)
+            except nx.NetworkXException as error:
+                raise self.fails(error, node) from None
         if not complete or not args or not isinstance(args[0], nx.DiGraph):
             raise self.stop(node, f"`{_text(node)}` is not followed by the reader")
         graph = args[0]
