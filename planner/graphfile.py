@@ -149,9 +149,7 @@ def _load_module_attribute(path: Path, attribute: str):
     try:
         exec(code, module.__dict__)
     except SystemExit as error:
-        raise PlannerError(f"{path}:{_line_in(error, path)}: the graph file called sys.exit({error.code!r}) "
-                           "while being imported: a graph file defines a graph, it does not run as a program "
-                           "(guard that code with if __name__ == '__main__')") from None
+        raise PlannerError(f"{path}:{_line_in(error, path)}: {exit_at_import(error.code)}") from None
     except ModuleNotFoundError as error:
         problem = GraphEnvironmentError if _environment(error) else PlannerError
         raise problem(f"{path}:{_line_in(error, path)}: {missing_module(error, path.resolve().parent)}") from error
@@ -161,6 +159,12 @@ def _load_module_attribute(path: Path, attribute: str):
     if not hasattr(module, attribute):
         raise PlannerError(f"{path}: no attribute '{attribute}' (expected a networkx.DiGraph named '{attribute}')")
     return getattr(module, attribute)
+
+
+def exit_at_import(code) -> str:
+    """What a graph file that exits while being imported is told."""
+    return (f"the graph file called sys.exit({code!r}) while being imported: a graph file defines a graph, it does "
+            "not run as a program (guard that code with if __name__ == '__main__')")
 
 
 def _line_in(error: BaseException, path: Path) -> int | str:
@@ -180,14 +184,18 @@ def _environment(error: ModuleNotFoundError) -> bool:
     return "." not in name or name.partition(".")[0] not in sys.modules
 
 
-def missing_module(error: ModuleNotFoundError, folder: Path | None = None) -> str:
+def missing_module(error: ModuleNotFoundError, folder: Path | None = None, package: str | None = None,
+                   on_path: tuple[str, ...] = ()) -> str:
     """``cannot import 'shop': no module named 'shop' in the graph file's
     folder (...), the working directory (...) or the installed packages; …``:
-    where Python looked, and how to make it look in the right place."""
+    where Python looked, and how to make it look in the right place.
+    ``package``: the file of the package that was found without the
+    submodule; ``on_path``: folders loading puts on ``sys.path`` (for a
+    message written without loading)."""
     name = error.name or str(error)
     top = name.partition(".")[0]
-    if not _environment(error):
-        where = getattr(sys.modules[top], "__file__", None) or top
+    if package is not None or not _environment(error):
+        where = package or getattr(sys.modules[top], "__file__", None) or top
         return f"cannot import '{name}': package '{top}' ({where}) has no module '{name[len(top) + 1:]}'"
     cwd = os.getcwd()
     labels: dict[str, list[str]] = {}
@@ -198,7 +206,7 @@ def missing_module(error: ModuleNotFoundError, folder: Path | None = None) -> st
         if entry:
             labels.setdefault(str(Path(entry).resolve()), []).append("PYTHONPATH")
     places = [f"{' and '.join(names)} ({where})" for where, names in labels.items()
-              if where in sys.path or (where == cwd and "" in sys.path)]
+              if where in sys.path or where in on_path or (where == cwd and "" in sys.path)]
     searched = ", ".join(places) + (" or " if places else "") + "the installed packages"
     return (f"cannot import '{name}': no module named '{top}' in {searched}; "
             f"run planner from the folder that holds '{top}' (as for celery -A), add that folder to PYTHONPATH, "

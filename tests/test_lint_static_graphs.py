@@ -131,7 +131,8 @@ def test_fixtures_cover_what_planner_plan_refuses():
                      "attempted relative import", "'read_tasks.helper' is not a Celery task",
                      "'read_tasks.nothing_here' is not a Celery task",
                      "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'",
-                     "ValueError: cycle through ['a', 'b']"):
+                     "ValueError: cycle through ['a', 'b']", "the graph file called sys.exit(0) while being imported",
+                     "environment problem, the graph file may be fine: cannot import 'shop_nowhere'"):
         assert fragment in messages, fragment
 
 
@@ -230,9 +231,13 @@ def test_what_cannot_be_read_is_a_note_not_a_finding():
 
 
 def test_tasks_the_reader_cannot_find_are_a_note(tmp_path):
+    """A task made by calling the decorator (not a decorated function) is
+    not found statically: its arity is a note, the rest is checked."""
+    (tmp_path / "jobs.py").write_text("from celery import Celery\napp = Celery('j')\n\n\ndef _crunch(a, b):\n"
+                                      "    return a\n\n\ncrunch = app.task(_crunch)\n")
     (tmp_path / "graph.py").write_text(textwrap.dedent("""\
         import networkx as nx
-        from somewhere_not_installed import crunch
+        from jobs import crunch
 
         graph = nx.DiGraph()
         graph.add_node("a", task=crunch.s(1, 2, 3))
@@ -241,12 +246,15 @@ def test_tasks_the_reader_cannot_find_are_a_note(tmp_path):
     assert data["findings"] == []
     (note,) = data["notes"]
     assert note["line"] == 5
-    assert "the definition of task 'somewhere_not_installed.crunch' is not in a file lint could find" in note["message"]
+    assert "task 'jobs.crunch' is not a decorated function lint can find" in note["message"]
+    imported = report(tmp_path / "graph.py", "--import-graphs")["findings"]
+    assert [(f["line"], f["code"]) for f in imported] == [(5, "PLN100")]  # what the note leaves to the opt-in
 
 
-def test_tasks_are_found_among_the_linted_files(tmp_path):
-    """A graph importing its tasks from a package elsewhere (not beside
-    it, not installed): found through the files linted with it."""
+def test_project_tasks_are_found_where_planner_plan_finds_them(tmp_path, monkeypatch):
+    """A graph importing its tasks from the project's package: not found
+    from elsewhere (an environment problem, as planner plan says), found
+    once the package is on the path — read, not imported."""
     (tmp_path / "src" / "proj").mkdir(parents=True)
     (tmp_path / "src" / "proj" / "__init__.py").write_text("")
     (tmp_path / "src" / "proj" / "jobs.py").write_text(
@@ -255,11 +263,25 @@ def test_tasks_are_found_among_the_linted_files(tmp_path):
     (tmp_path / "pipelines" / "graph.py").write_text(
         "import networkx as nx\nfrom proj.jobs import scale\ngraph = nx.DiGraph()\n"
         "graph.add_node('a', task=scale.s(1, 2))\ngraph.add_node('b', task=scale.s(1, 2))\ngraph.add_edge('a', 'b')\n")
-    alone = report(tmp_path / "pipelines")
-    assert alone["findings"] == [] and len(alone["notes"]) == 2
-    together = report(tmp_path / "pipelines", tmp_path / "src")
-    assert [(f["line"], f["code"]) for f in together["findings"]] == [(5, "PLN100")]
-    assert together["notes"] == []
+    (missing,) = report(tmp_path / "pipelines")["findings"]
+    assert missing["line"] == 2 and missing["message"].startswith(
+        "environment problem, the graph file may be fine: cannot import 'proj'")
+    monkeypatch.syspath_prepend(str(tmp_path / "src"))
+    found = report(tmp_path / "pipelines")
+    assert [(f["line"], f["code"]) for f in found["findings"]] == [(5, "PLN100")] and found["notes"] == []
+    assert found["findings"] == report(tmp_path / "pipelines", "--import-graphs")["findings"]
+
+
+def test_the_linted_files_are_the_last_place_a_module_is_looked_for(tmp_path):
+    from planner.lint.sources import Modules
+
+    jobs = tmp_path / "elsewhere" / "proj" / "jobs.py"
+    jobs.parent.mkdir(parents=True)
+    jobs.write_text("from celery import shared_task\n\n@shared_task\ndef scale(value, factor):\n    return value\n")
+    modules = Modules(lambda parts: [jobs] if parts == ("proj", "jobs") else [])
+    assert modules.find("proj.jobs", tmp_path) == jobs
+    assert str(modules.task("proj.jobs", "scale", tmp_path).parameters) == "(value, factor)"
+    assert Modules().find("proj.jobs", tmp_path) is None
 
 
 @pytest.mark.parametrize("body, reason", [

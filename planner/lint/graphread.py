@@ -69,12 +69,15 @@ class CannotRead(Exception):  # noqa: N818 - an outcome of reading, not an error
 
 
 class ImportFails(Exception):  # noqa: N818
-    """Importing the file certainly raises ``error`` ("Type: message") at ``line``."""
+    """Importing the file certainly raises ``kind`` (an exception class
+    name) at ``line``: ``error`` is what loading says after ``path:line:``."""
 
-    def __init__(self, line: int, error: str):
+    def __init__(self, line: int, error: str, kind: str = "Exception", environment: bool = False):
         super().__init__(error)
         self.line = line
         self.error = error
+        self.kind = kind
+        self.environment = environment  # a module not found from here: the graph file may be fine
 
 
 class _MissingAttribute(Exception):  # noqa: N818
@@ -227,6 +230,7 @@ class Reading:
 
     graph: nx.DiGraph | None = None
     error: str | None = None  # the loading error, as planner plan prints it
+    environment: bool = False  # the error is a module not found from where lint runs
     cannot_read: tuple[tuple[int, int], str] | None = None  # where and why reading stopped
     positions: dict[str, tuple[int, int]] = field(default_factory=dict)
     signatures: dict[int, SigInfo] = field(default_factory=dict)
@@ -257,7 +261,8 @@ def read_python_graph(source: str, tree: ast.Module, path: str, attribute: str =
     except CannotRead as stop:
         reading.cannot_read = (stop.at, stop.reason)
     except ImportFails as failure:
-        reading.error = f"{path}:{failure.line}: error while importing the graph file: {failure.error}"
+        reading.error = f"{path}:{failure.line}: {failure.error}"
+        reading.environment = failure.environment
     except _MissingAttribute:
         reading.error = f"{path}: no attribute '{attribute}' (expected a networkx.DiGraph named '{attribute}')"
     except RecursionError:
@@ -287,7 +292,7 @@ def read_json_graph(path: Path, modules: Modules | None = None) -> Reading:
             raise PlannerError(f"{path}: node '{node}': '{name}' is not a Celery task")
         sig = Signature(info.name if info is not None else name, args, kwargs, immutable=immutable)
         reasons = [] if info is not None and info.parameters is not None else [
-            f"the definition of task '{name}' is not in a file lint could find" if info is None else
+            f"task '{name}' is not a decorated function lint can find" if info is None else
             f"another decorator under @task changes the parameters of '{name}'"]
         reading.signatures[id(sig)] = SigInfo(sig, info.parameters if info is not None else None, reasons)
         return sig
@@ -395,7 +400,7 @@ class _Reader:
         self.steps = 0
         self.built = 0
         self.depth = 0
-        self.try_depth = 0
+        self.with_depth = 0
         self.line = 1
         self.bound_at: dict[str, ast.AST] = {}
         self.graphs: list[nx.DiGraph] = []
@@ -426,9 +431,26 @@ class _Reader:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         text = text.replace("\n", " ")
         line = getattr(node, "lineno", None) or self.line
-        if self.try_depth:
-            return CannotRead((line, 1), f"line {line} raises {text.partition(':')[0]} inside a try or with block")
-        return ImportFails(line, text)
+        return self.raising(line, f"error while importing the graph file: {text}", text.partition(":")[0])
+
+    def raising(self, line: int, message: str, kind: str, environment: bool = False) -> Exception:
+        if self.with_depth:  # a context manager may swallow it: what follows is not known
+            return CannotRead((line, 1), f"line {line} raises {kind} inside a with block")
+        return ImportFails(line, message, kind, environment)
+
+    def importable(self, module: str, node) -> None:
+        """Importing ``module`` certainly fails when it is found nowhere
+        Python would look: ModuleNotFoundError, as loading reports it."""
+        problem = self.modules.import_problem(module, self.folder)
+        if problem is not None:
+            message, environment = problem
+            raise self.raising(node.lineno, message, "ModuleNotFoundError", environment)
+
+    def exits(self, code, node) -> Exception:
+        """``sys.exit(code)`` (or ``raise SystemExit(code)``) while importing."""
+        from ..graphfile import exit_at_import
+
+        return self.raising(node.lineno, exit_at_import(code), "SystemExit")
 
     def stop(self, node, why: str) -> CannotRead:
         return CannotRead(self.at(node), why)
@@ -607,13 +629,40 @@ class _Reader:
         self.run(node.orelse, frame)
 
     def do_Try(self, node, frame):
-        self.try_depth += 1
         try:
             self.run(node.body, frame)
-        finally:
-            self.try_depth -= 1
-        self.run(node.orelse, frame)
+        except ImportFails as failure:
+            handler = self.handler(node.handlers, failure.kind, frame)
+            if handler is None:
+                self.run(node.finalbody, frame)
+                raise
+            if handler.name:
+                self.bind(handler.name, Unknown(handler.name), frame, handler)
+            self.run(handler.body, frame)
+        else:
+            self.run(node.orelse, frame)
         self.run(node.finalbody, frame)
+
+    def handler(self, handlers, kind: str, frame):
+        """The ``except`` clause that catches a ``kind`` (None: none does);
+        reading stops when that cannot be told."""
+        raised = _exception_class(kind)
+        for handler in handlers:
+            if handler.type is None:
+                return handler
+            types = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+            for written in types:
+                value = self.eval(written, frame)
+                caught = None
+                if isinstance(value, Builtin):
+                    caught = _exception_class(value.name)
+                elif isinstance(value, Unknown) and value.text.startswith("networkx."):
+                    caught = _exception_class(value.text.rpartition(".")[2])
+                if not isinstance(caught, type) or raised is None and caught not in (Exception, BaseException):
+                    raise self.stop(handler, f"whether `except {_text(handler.type)}` catches {kind} is not known")
+                if raised is None or issubclass(raised, caught):
+                    return handler
+        return None
 
     do_TryStar = do_Try
 
@@ -622,11 +671,11 @@ class _Reader:
             self.eval(item.context_expr, frame)
             if item.optional_vars is not None:
                 self.assign(item.optional_vars, Unknown(_text(item.context_expr)), frame, node)
-        self.try_depth += 1  # a context manager may swallow what its block raises
+        self.with_depth += 1  # a context manager may swallow what its block raises
         try:
             self.run(node.body, frame)
         finally:
-            self.try_depth -= 1
+            self.with_depth -= 1
 
     def do_Raise(self, node, frame):
         if node.exc is None:
@@ -636,6 +685,9 @@ class _Reader:
         arguments = [self.eval(arg, frame) for arg in call.args] if call else []
         shown = [_shown(a) if not self.known(a) else a for a in arguments]
         message = str(shown[0]) if len(shown) == 1 else str(tuple(shown)) if shown else ""
+        if kind == "SystemExit" and self.is_builtin(kind, frame) and len(arguments) <= 1 and \
+                all(self.known(a) for a in arguments):
+            raise self.exits(arguments[0] if arguments else None, node)
         if kind in _EXCEPTIONS and self.is_builtin(kind, frame) and all(self.known(a) for a in arguments):
             try:
                 message = str(getattr(builtins, kind)(*arguments))
@@ -650,6 +702,7 @@ class _Reader:
 
     def do_Import(self, node, frame):
         for alias in node.names:
+            self.importable(alias.name, node)
             self.imported_modules.append(alias.name)
             if alias.asname:
                 self.bind(alias.asname, ModuleValue(alias.name), frame, node)
@@ -661,6 +714,7 @@ class _Reader:
         if node.level:  # planner imports a graph file as a top-level module
             raise self.fails("ImportError: attempted relative import with no known parent package", node)
         module = node.module or ""
+        self.importable(module, node)
         self.imported_modules.append(module)
         for alias in node.names:
             if alias.name == "*":
@@ -1237,6 +1291,9 @@ class _Reader:
     # calls -------------------------------------------------------------------------------------------------
 
     def call(self, function, args, kwargs, complete, node, frame):
+        exiting = function in (ImportedName("sys", "exit"), Builtin("exit"), Builtin("quit"))
+        if exiting and complete and not kwargs and len(args) <= 1 and all(self.known(a) for a in args):
+            raise self.exits(args[0] if args else None, node)
         if isinstance(function, Method):
             return self.call_method(function, args, kwargs, complete, node, frame)
         if isinstance(function, Function) and complete:
@@ -1562,7 +1619,7 @@ class _Reader:
         parameters = info.parameters if info is not None else None
         reasons = []
         if info is None:
-            reasons.append(f"the definition of task '{task}' is not in a file lint could find")
+            reasons.append(f"task '{task}' is not a decorated function lint can find")
         elif info.parameters is None:
             reasons.append(f"another decorator under @task changes the parameters of '{task}'")
         if not complete:
@@ -1646,6 +1703,14 @@ _STATEMENTS = {getattr(ast, name[3:]): handler for name, handler in vars(_Reader
                if name.startswith("do_") and hasattr(ast, name[3:])}
 _EXPRESSIONS = {getattr(ast, name[3:]): handler for name, handler in vars(_Reader).items()
                 if name.startswith("ev_") and hasattr(ast, name[3:])}
+
+
+def _exception_class(name: str):
+    """The exception class ``name`` raises (builtin or networkx), else None."""
+    found = getattr(builtins, name, None)
+    if found is None and name.startswith("NetworkX"):
+        found = getattr(nx, name, None)
+    return found if isinstance(found, type) and issubclass(found, BaseException) else None
 
 
 def _module_attribute(module: str, name: str):

@@ -129,6 +129,12 @@ def isolated_imports():
         sys.modules.update(hidden)
 
 
+def environmental(message: str) -> str:
+    """``path:line: cannot import ...`` as an environment problem."""
+    path_prefix, _, rest = message.partition(": ")
+    return f"{path_prefix}: {ENVIRONMENT}{rest}"
+
+
 def load(path: Path, attribute: str):
     """(graph or None, the PlannerError message or None)."""
     from ..errors import PlannerError
@@ -139,9 +145,7 @@ def load(path: Path, attribute: str):
         try:
             return load_graph(path, attribute), None
         except GraphEnvironmentError as error:
-            message = str(error).replace("\n", " ")
-            path_prefix, _, rest = message.partition(": ")
-            return None, f"{path_prefix}: {ENVIRONMENT}{rest}"
+            return None, environmental(str(error).replace("\n", " "))
         except PlannerError as error:
             return None, str(error).replace("\n", " ")
         except Exception as error:  # a graph file may raise anything at import
@@ -189,17 +193,15 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
         reading = read_python_graph(text, tree, str(path), attribute, modules)
         check.positions = {**node_positions_py(tree), **reading.positions}
     if import_graphs:
-        try:
-            graph, error = load(path, attribute)
-        except SystemExit as stop:  # a graph file may exit at import: lint reports it and goes on
-            graph, error = None, f"{path}: error while importing the graph file: SystemExit: {stop}"
+        graph, error = load(path, attribute)
         return _validated(check, display, path, graph, error)
     if reading.cannot_read:
         (line, column), reason = reading.cannot_read
         check.notes.append(Note(display, line, column, f"graph checks skipped: {reason}, and lint reads graph files "
                                                        f"without running them. {OPT_IN}"))
         return check
-    _validated(check, display, path, reading.graph, reading.error, reading)
+    error = environmental(reading.error) if reading.error and reading.environment else reading.error
+    _validated(check, display, path, reading.graph, error, reading)
     for node, reasons in reading.unchecked():
         line, column = check.positions.get(node, (1, 1))
         check.notes.append(Note(display, line, column, f"node '{node}' partly checked: {'; '.join(reasons)}. "

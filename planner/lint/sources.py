@@ -1,7 +1,7 @@
 """The modules a graph file takes its tasks from, found and read without
 importing them: a module is looked for the way ``planner plan`` would
-import it (the graph's folder first, then ``sys.path``), then among the
-linted files; it is parsed, never run, and its task definitions give the
+import it (the graph's folder first, then the working directory and
+``sys.path``), then among the linted files; it is parsed, never run, and its task definitions give the
 parameters Celery calls the task with (an :class:`inspect.Signature`).
 
 >>> import ast
@@ -13,8 +13,10 @@ parameters Celery calls the task with (an :class:`inspect.Signature`).
 from __future__ import annotations
 
 import ast
+import importlib.machinery
 import importlib.util
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -244,8 +246,7 @@ class Modules:
         parts = tuple(name.split("."))
         if not all(part.isidentifier() for part in parts):
             return None
-        roots = ([folder] if folder is not None else []) + [Path(entry or ".") for entry in sys.path]
-        for root in roots:
+        for root in self.roots(folder):
             found = _in_folder(root, parts)
             if found is not None:
                 return found
@@ -254,6 +255,48 @@ class Modules:
             return found
         candidates = self.linted(parts)
         return candidates[0] if len(candidates) == 1 else None
+
+    def roots(self, folder: Path | None) -> list[Path]:
+        """Where ``import`` looks for a graph file in ``folder``, as planner
+        plan has it: the folder first, then the working directory (as for
+        celery -A), then ``sys.path``."""
+        cwd = os.getcwd()
+        extra = [Path(cwd)] if cwd not in sys.path and "" not in sys.path else []
+        return ([folder] if folder is not None else []) + extra + [Path(entry or ".") for entry in sys.path]
+
+    def import_problem(self, name: str, folder: Path | None) -> tuple[str, bool] | None:
+        """(the error loading reports, is it the environment's) when
+        ``import name`` certainly fails for a graph file in ``folder``: its
+        top-level module is nowhere Python looks (the environment's
+        problem), or its package has no such submodule."""
+        from ..graphfile import missing_module
+
+        key = ("import", name, folder)
+        if key in self.found:
+            return self.found[key]
+        parts = tuple(name.split("."))
+        problem = None
+        if all(part.isidentifier() for part in parts) and name not in sys.builtin_module_names:
+            roots = self.roots(folder)
+            if not any(_any_module(root, parts[0]) for root in roots) and not _spec_found(parts[0]):
+                error = ModuleNotFoundError(f"No module named '{parts[0]}'", name=parts[0])
+                on_path = tuple(str(root) for root in roots[:2])
+                problem = missing_module(error, folder, on_path=on_path), True
+            else:
+                problem = self._missing_submodule(parts, roots, missing_module)
+        self.found[key] = problem
+        return problem
+
+    def _missing_submodule(self, parts, roots, missing_module):
+        package = next((found for root in roots if (found := _in_folder(root, parts[:1])) is not None), None)
+        for depth in range(1, len(parts)):
+            if package is None or package.name != "__init__.py" or "__path__" in _text_of(package):
+                return None  # a namespace package, a module, or one that extends its path: not judged
+            if not _any_module(package.parent, parts[depth]):
+                error = ModuleNotFoundError(name=".".join(parts[:depth + 1]))
+                return missing_module(error, package=str(package)), False
+            package = _in_folder(package.parent, parts[depth:depth + 1])
+        return None
 
     def relative(self, path: Path, level: int, name: str) -> Path | None:
         """The file of ``from {'.' * level}{name} import ...`` in ``path``."""
@@ -368,6 +411,36 @@ def _in_folder(root: Path, parts: tuple[str, ...]) -> Path | None:
     except (OSError, ValueError):
         pass
     return None
+
+
+def _any_module(root: Path, name: str) -> bool:
+    """Is there anything Python could import as ``name`` in ``root`` (a
+    package, a namespace folder, a module, an extension, bytecode)?"""
+    try:
+        if (root / name).is_dir():
+            return True
+        return any((root / f"{name}{suffix}").is_file() for suffix in _SUFFIXES)
+    except (OSError, ValueError):
+        return True  # cannot look: do not claim it is missing
+
+
+_SUFFIXES = (".py", ".pyc", *importlib.machinery.EXTENSION_SUFFIXES)
+
+
+def _spec_found(name: str) -> bool:
+    """Does an import finder of this environment know ``name`` (located,
+    not imported: builtins, frozen and editable-install modules)?"""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError, AttributeError):
+        return True
+
+
+def _text_of(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "__path__"
 
 
 def _installed(parts: tuple[str, ...]) -> Path | None:
