@@ -278,7 +278,7 @@ def read_json_graph(path: Path, modules: Modules | None = None) -> Reading:
     from celery.canvas import Signature
 
     from ..errors import PlannerError
-    from ..graphfile import load_node_link
+    from ..graphfile import GraphEnvironmentError, load_node_link
 
     modules = modules or Modules()
     reading = Reading()
@@ -286,6 +286,10 @@ def read_json_graph(path: Path, modules: Modules | None = None) -> Reading:
 
     def signature(path, node, name, args, kwargs, immutable):
         module, _, function = name.rpartition(".")
+        problem = modules.import_problem(module, folder)
+        if problem is not None:  # importing the task's module would fail
+            message, environment = problem
+            raise (GraphEnvironmentError if environment else PlannerError)(f"{path}: node '{node}': {message}")
         info = modules.task(module, function, folder)
         if info is None and (modules.missing(module, function, folder) or modules.plain_function(module, function,
                                                                                                    folder)):
@@ -301,6 +305,7 @@ def read_json_graph(path: Path, modules: Modules | None = None) -> Reading:
         reading.graph = load_node_link(path, signature)
     except PlannerError as error:
         reading.error = str(error)
+        reading.environment = isinstance(error, GraphEnvironmentError)
     return reading
 
 
