@@ -408,7 +408,7 @@ class _Reader:
         self.with_depth = 0
         self.line = 1
         self.bound_at: dict[str, ast.AST] = {}
-        self.graphs: list[nx.DiGraph] = []
+        self.graph_data: dict[int, dict] = {}  # the graphs' own dicts (node attributes, graph.graph), kept alive
         self.positions: dict[str, tuple[int, int]] = {}  # node -> its first add_node
         self.edge_positions: dict[str, tuple[int, int]] = {}  # node -> its first edge (or other creation)
         self.signatures: dict[int, SigInfo] = {}
@@ -816,10 +816,8 @@ class _Reader:
             return True
         if depth > 3 or type(value) not in (dict, list, tuple, set, frozenset):
             return False
-        if type(value) is dict:
-            for graph in self.graphs:
-                if value is graph.graph or any(value is attrs for _, attrs in graph.nodes(data=True)):
-                    return True
+        if type(value) is dict and id(value) in self.graph_data:
+            return True
         items = value.values() if type(value) is dict else value
         return any(self.holds_graph(item, depth + 1) for item in itertools.islice(items, 10_000))
 
@@ -1520,6 +1518,7 @@ class _Reader:
             record = self.positions if name in ("add_node", "add_nodes_from") else self.edge_positions
             for value in named:
                 record.setdefault(str(value), at)
+            self.owns(graph, named)
         return None
 
     def new_graph(self, args, kwargs, complete, node):
@@ -1532,8 +1531,18 @@ class _Reader:
         at = self.at(node)
         for name in graph:
             self.edge_positions.setdefault(str(name), at)
-        self.graphs.append(graph)
+        self.owns(graph, graph)
         return graph
+
+    def owns(self, graph: nx.DiGraph, nodes) -> None:
+        """Remember the attribute dicts of ``nodes`` (and the graph's own
+        dict) as the graph's data: code the reader does not follow must not
+        get them."""
+        self.graph_data[id(graph.graph)] = graph.graph
+        for name in nodes:
+            if name in graph:
+                attrs = graph.nodes[name]
+                self.graph_data[id(attrs)] = attrs
 
     def nx_function(self, name, args, kwargs, complete, node):
         if name == "DiGraph":
@@ -1567,6 +1576,7 @@ class _Reader:
         at = self.at(node)
         for value in added:
             self.edge_positions.setdefault(str(value), at)
+        self.owns(graph, added)
         return None
 
     # signatures --------------------------------------------------------------------------------------------
