@@ -132,7 +132,8 @@ def test_fixtures_cover_what_planner_plan_refuses():
                      "'read_tasks.nothing_here' is not a Celery task",
                      "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'",
                      "ValueError: cycle through ['a', 'b']", "the graph file called sys.exit(0) while being imported",
-                     "environment problem, the graph file may be fine: cannot import 'shop_nowhere'"):
+                     "environment problem, the graph file may be fine: cannot import 'shop_nowhere'",
+                     "add(x, y) cannot be called with (1, 2, 3)"):
         assert fragment in messages, fragment
 
 

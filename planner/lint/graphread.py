@@ -39,6 +39,7 @@ import inspect
 import itertools
 import math
 import operator
+import os
 import re
 import string
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from pathlib import Path
 import networkx as nx
 
 from .collect import dotted
-from .sources import Modules, TaskInfo, postponed_annotations, task_info
+from .sources import Modules, Search, TaskInfo, postponed_annotations, task_info
 
 STEP_LIMIT = 1_000_000  # expressions and statements evaluated per file (a 20,000-node loop takes 380,000)
 SIZE_LIMIT = 1_000_000  # items in a collection, characters in a string
@@ -184,8 +185,14 @@ class CeleryApp:
     """``Celery(...)``: only its ``signature`` method is followed."""
 
 
+class SysPath:
+    """``sys.path``: ``insert`` and ``append`` of known folders are followed
+    (where the file's later imports are looked for); anything else makes a
+    missing module uncertain."""
+
+
 _MARKERS = (Unknown, ModuleValue, ImportedName, TaskValue, Method, Function, OpaqueFunction, Builtin, Special,
-            CeleryApp)
+            CeleryApp, SysPath)
 # Plain data, by exact type: Celery's Signature is a dict and Unread a str, and neither is plain.
 _PLAIN = frozenset({str, int, float, complex, bool, type(None), bytes, tuple, list, dict, set, frozenset, range, slice})
 _SCALARS = frozenset({str, int, float, complex, bool, type(None), bytes, range, slice})
@@ -370,7 +377,12 @@ _SPECIAL_MODULES = {
     "celery": ("celery", {"Celery", *_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "celery.canvas": ("celery", {*_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "itertools": ("itertools", _ITERTOOLS),
+    "os.path": ("os.path", {"join", "dirname", "basename", "abspath", "normpath", "split", "splitext",
+                            "realpath"}),
+    "posixpath": ("os.path", {"join", "dirname", "basename", "abspath", "normpath", "split", "splitext",
+                              "realpath"}),
 }
+_IMPORT_PATH = {("sys", "path"), ("sys", "path_hooks"), ("sys", "meta_path"), ("sys", "modules")}
 _CONSTANTS = {
     ("typing", "TYPE_CHECKING"): False,
     ("math", "pi"): math.pi, ("math", "e"): math.e, ("math", "inf"): math.inf,
@@ -406,6 +418,8 @@ class _Reader:
         self.built = 0
         self.depth = 0
         self.with_depth = 0
+        self.path_changed = False  # the file changes sys.path in a way not followed (or uses site, importlib)
+        self.search = ((), ())  # folders the file puts first and last on sys.path
         self.line = 1
         self.bound_at: dict[str, ast.AST] = {}
         self.graph_data: dict[int, dict] = {}  # the graphs' own dicts (node attributes, graph.graph), kept alive
@@ -446,10 +460,29 @@ class _Reader:
     def importable(self, module: str, node) -> None:
         """Importing ``module`` certainly fails when it is found nowhere
         Python would look: ModuleNotFoundError, as loading reports it."""
-        problem = self.modules.import_problem(module, self.folder)
+        problem = None if self.path_changed else self.modules.import_problem(module, self.where)
         if problem is not None:
             message, environment = problem
             raise self.raising(node.lineno, message, "ModuleNotFoundError", environment)
+
+    @property
+    def where(self) -> Search:
+        """Where the file's imports are looked for, as loading it has them."""
+        return Search(self.folder, *self.search)
+
+    def change_path(self, name, args, kwargs, complete) -> None:
+        """``sys.path.insert(0, folder)`` / ``.append(folder)`` /
+        ``.extend(folders)`` with known folders: later imports look there."""
+        front, back = self.search
+        folders = args[1:] if name == "insert" and len(args) == 2 and args[0] == 0 else \
+            args if name == "append" and len(args) == 1 else \
+            args[0] if name == "extend" and len(args) == 1 and type(args[0]) in (list, tuple) else None
+        if folders is None or not complete or kwargs or not all(type(f) is str for f in folders):
+            self.path_changed = True
+            return None
+        paths = tuple(Path(folder).resolve() for folder in folders)  # relative entries: from the working directory
+        self.search = (paths + front, back) if name == "insert" else (front, back + paths)
+        return None
 
     def exits(self, code, node) -> Exception:
         """``sys.exit(code)`` (or ``raise SystemExit(code)``) while importing."""
@@ -500,7 +533,7 @@ class _Reader:
             info = self.imported_task(value)
             if info is not None:
                 return _named(info.proxy)
-            if self.modules.plain_function(value.module, value.name, self.folder):
+            if self.modules.plain_function(value.module, value.name, self.where):
                 return _named("function")
         if isinstance(value, (Function, OpaqueFunction)):
             return _named("function")
@@ -732,12 +765,17 @@ class _Reader:
         """What ``from module import name`` (``module.name`` when
         ``attribute``) gives: a literal constant of a module read statically
         is its value; a name it certainly lacks fails as importing would."""
+        if (module, name) == ("sys", "path"):
+            return SysPath()
+        if (module, name) in _IMPORT_PATH or module in ("site", "importlib"):
+            self.path_changed = True  # where modules are found may change: a missing one is no longer certain
+            return Unknown(f"{module}.{name}")
         value = _module_attribute(module, name)
         if isinstance(value, ImportedName):
-            missing = self.modules.missing(module, name, self.folder, attribute)
+            missing = None if self.path_changed else self.modules.missing(module, name, self.where, attribute)
             if missing:
                 raise self.fails(missing, node)
-            found, constant = self.modules.constant(module, name, self.folder)
+            found, constant = self.modules.constant(module, name, self.where)
             if found:
                 return copy.deepcopy(constant)
         return value
@@ -846,7 +884,7 @@ class _Reader:
         if name in self.module.values:
             return self.untainted(self.module.values[name], name)
         for module in self.stars:  # `from module import *`: a name the module binds
-            if self.modules.binds(module, name, self.folder):
+            if self.modules.binds(module, name, self.where):
                 return self.imported(module, name, node)
         if hasattr(builtins, name):
             return Builtin(name)
@@ -876,7 +914,9 @@ class _Reader:
         elif isinstance(target, ast.Subscript):
             owner = self.eval(target.value, frame)
             key = self.eval(target.slice, frame)
-            if type(owner) in (list, dict):
+            if isinstance(owner, SysPath):
+                self.path_changed = True
+            elif type(owner) in (list, dict):
                 if not self.known(key):
                     if self.holds_graph(owner):
                         raise self.stop(target, f"`{_text(target)}`: the key is computed at run time")
@@ -892,6 +932,8 @@ class _Reader:
             owner = self.eval(target.value, frame)
             if isinstance(owner, nx.DiGraph) and target.attr == "name" and self.known(value):
                 owner.name = value
+            elif isinstance(owner, ModuleValue) and owner.name == "sys":
+                self.path_changed = True
             elif self.holds_graph(owner):
                 raise self.stop(target, f"`{_text(target)} = ...` is not followed")
 
@@ -1272,6 +1314,8 @@ class _Reader:
             return owner.info.name if name == "name" else Unknown(_text(node))
         if isinstance(owner, CeleryApp):
             return Method(owner, name) if name == "signature" else Unknown(_text(node))
+        if isinstance(owner, SysPath):
+            return Method(owner, name)
         if isinstance(owner, nx.DiGraph):
             return getattr(owner, name) if name in _GRAPH_VIEWS else Method(owner, name)
         if _is_view(owner):
@@ -1437,6 +1481,8 @@ class _Reader:
             return self.task_signature(owner, name, args, kwargs, complete, node)
         if isinstance(owner, CeleryApp):
             return self.named_signature(args, kwargs, complete, node)
+        if isinstance(owner, SysPath):
+            return self.change_path(name, args, kwargs, complete)
         if isinstance(owner, nx.DiGraph):
             return self.graph_call(owner, name, args, kwargs, complete, node)
         if self.is_signature(owner):
@@ -1582,7 +1628,7 @@ class _Reader:
     # signatures --------------------------------------------------------------------------------------------
 
     def imported_task(self, name: ImportedName) -> TaskInfo | None:
-        return self.modules.task(name.module, name.name, self.folder)
+        return self.modules.task(name.module, name.name, self.where)
 
     def task_signature(self, owner, method, args, kwargs, complete, node):
         if isinstance(owner, TaskValue):
@@ -1621,7 +1667,7 @@ class _Reader:
             return self.signature_method(name, "clone", [], {}, True, node)
         if type(name) is not str:
             return Unknown(_text(node))
-        info = self.modules.registered(name, self.folder, self.imported_modules)
+        info = self.modules.registered(name, self.where, self.imported_modules)
         return self.signature_call(info, name, args[1:], kwargs, complete, node)
 
     def make_signature(self, info: TaskInfo | None, task: str, args, kwargs, immutable, options, complete, node):
@@ -1697,6 +1743,10 @@ class _Reader:
             import celery.canvas
 
             return self.celery(lambda: getattr(celery.canvas, name)(*args, **kwargs), node)
+        if kind == "os.path":  # pure string functions on paths
+            if not complete or kwargs or not all(type(a) is str for a in args):
+                return Unknown(_text(node))
+            return self.call_plain(getattr(os.path, name), args, {}, node)
         if kind == "itertools":
             if not complete or not all(self.known(a) for a in [*args, *kwargs.values()]):
                 return Unknown(_text(node))

@@ -210,6 +210,20 @@ def read_module(path: Path) -> TaskModule | None:
     return module
 
 
+@dataclass(frozen=True)
+class Search:
+    """Where a graph file's imports are looked for: its folder, and the
+    folders the file itself puts first and last on ``sys.path``."""
+
+    folder: Path | None
+    front: tuple[Path, ...] = ()
+    back: tuple[Path, ...] = ()
+
+
+def _search(where) -> Search:
+    return where if isinstance(where, Search) else Search(where)
+
+
 class Modules:
     """Module files by dotted name, and the tasks in them, read once per
     lint run. ``linted(parts)`` gives the linted files whose path ends with
@@ -233,7 +247,7 @@ class Modules:
             self.read[path] = self.read[resolved]
         return self.read[path]
 
-    def find(self, name: str, folder: Path | None) -> Path | None:
+    def find(self, name: str, folder: Path | Search | None) -> Path | None:
         """The file ``import name`` loads for a graph file in ``folder``
         (which Python puts first on ``sys.path``), found without running
         anything; else the one linted file that ends with its parts."""
@@ -242,7 +256,7 @@ class Modules:
             self.found[key] = self._find(name, folder)
         return self.found[key]
 
-    def _find(self, name: str, folder: Path | None) -> Path | None:
+    def _find(self, name: str, folder: Path | Search | None) -> Path | None:
         parts = tuple(name.split("."))
         if not all(part.isidentifier() for part in parts):
             return None
@@ -256,15 +270,18 @@ class Modules:
         candidates = self.linted(parts)
         return candidates[0] if len(candidates) == 1 else None
 
-    def roots(self, folder: Path | None) -> list[Path]:
-        """Where ``import`` looks for a graph file in ``folder``, as planner
-        plan has it: the folder first, then the working directory (as for
-        celery -A), then ``sys.path``."""
+    def roots(self, where) -> list[Path]:
+        """Where ``import`` looks for a graph file in ``where`` (its folder,
+        or a :class:`Search`), as planner plan has it: the folder first, then
+        the working directory (as for celery -A), then ``sys.path`` — and
+        what the file adds to it."""
+        search = _search(where)
         cwd = os.getcwd()
         extra = [Path(cwd)] if cwd not in sys.path and "" not in sys.path else []
-        return ([folder] if folder is not None else []) + extra + [Path(entry or ".") for entry in sys.path]
+        folder = [search.folder] if search.folder is not None else []
+        return [*search.front, *folder, *extra, *(Path(entry or ".") for entry in sys.path), *search.back]
 
-    def import_problem(self, name: str, folder: Path | None) -> tuple[str, bool] | None:
+    def import_problem(self, name: str, folder: Path | Search | None) -> tuple[str, bool] | None:
         """(the error loading reports, is it the environment's) when
         ``import name`` certainly fails for a graph file in ``folder``: its
         top-level module is nowhere Python looks (the environment's
@@ -280,8 +297,9 @@ class Modules:
             roots = self.roots(folder)
             if not any(_any_module(root, parts[0]) for root in roots) and not _spec_found(parts[0]):
                 error = ModuleNotFoundError(f"No module named '{parts[0]}'", name=parts[0])
-                on_path = tuple(str(root) for root in roots[:2])
-                problem = missing_module(error, folder, on_path=on_path), True
+                search = _search(folder)
+                on_path = tuple(str(root) for root in [search.folder, Path(os.getcwd()), *search.front, *search.back])
+                problem = missing_module(error, search.folder, on_path=on_path), True
             else:
                 problem = self._missing_submodule(parts, roots, missing_module)
         self.found[key] = problem
@@ -305,7 +323,7 @@ class Modules:
             folder = folder.parent
         return _in_folder(folder, tuple(name.split("."))) if name else _in_folder(folder.parent, (folder.name,))
 
-    def task(self, module: str, name: str, folder: Path | None, depth: int = 0) -> TaskInfo | None:
+    def task(self, module: str, name: str, folder: Path | Search | None, depth: int = 0) -> TaskInfo | None:
         """The task ``from module import name`` gives a graph file in
         ``folder``, following re-exports and star imports; None when it is
         not a task function found statically."""
@@ -345,7 +363,7 @@ class Modules:
         dotted_name = ".".join([*package, *([source] if source else [])])
         return self._task_in(target, dotted_name, name, depth + 1)
 
-    def missing(self, module: str, name: str, folder: Path | None, attribute: bool = False) -> str | None:
+    def missing(self, module: str, name: str, folder: Path | Search | None, attribute: bool = False) -> str | None:
         """The error of ``from module import name`` (of ``module.name`` when
         ``attribute``) when ``module`` is found and certainly has no
         ``name`` (nor a submodule of that name)."""
@@ -359,13 +377,13 @@ class Modules:
             return f"AttributeError: module '{module}' has no attribute '{name}'"
         return f"ImportError: cannot import name '{name}' from '{module}' ({path.absolute()})"
 
-    def binds(self, module: str, name: str, folder: Path | None) -> bool:
+    def binds(self, module: str, name: str, folder: Path | Search | None) -> bool:
         """Does ``module`` (found and read) bind ``name`` at its level?"""
         path = self.find(module, folder)
         read = self.module(path) if path is not None else None
         return read is not None and name in read.names
 
-    def constant(self, module: str, name: str, folder: Path | None) -> tuple[bool, object]:
+    def constant(self, module: str, name: str, folder: Path | Search | None) -> tuple[bool, object]:
         """(True, value) when ``module.name`` is a literal bound once at the
         module's level (``SOURCES = ("orders", "customers")``)."""
         path = self.find(module, folder)
@@ -374,13 +392,13 @@ class Modules:
             return False, None
         return True, read.constants[name]
 
-    def plain_function(self, module: str, name: str, folder: Path | None) -> bool:
+    def plain_function(self, module: str, name: str, folder: Path | Search | None) -> bool:
         """Is ``module.name`` a function without any decorator (not a task)?"""
         path = self.find(module, folder)
         read = self.module(path) if path is not None else None
         return read is not None and name in read.plain_functions and name not in read.tasks
 
-    def registered(self, name: str, folder: Path | None, imported: list[str]) -> TaskInfo | None:
+    def registered(self, name: str, folder: Path | Search | None, imported: list[str]) -> TaskInfo | None:
         """The task Celery knows as ``name`` (``app.signature("proj.add")``):
         in a module the graph file imports, the task registered under that
         name; else function ``add`` of module ``proj``."""
