@@ -358,25 +358,40 @@ def advance(app, run: str, index: int, result, succ: list | None = None) -> list
     # claiming and sending, the redelivered node still owns the claim and sends what is not
     # marked sent. Another predecessor, or another run, never has the same owner.
     owners = [str(uuid5(_OWNERS, f"{run}/{index}/{target}")) for target in ready]
-    sent: list[dict] = []
+    handled: list[dict] = []  # sent, or failed where the runner sees it
+    published: list[str] = []
     with app.producer_or_acquire() as producer:
         for owner, (won, _, target_spec, already) in zip(owners, store.claim(run, ready, owners), strict=True):
             if won and target_spec is not None and not already:
-                _send(app, run, target_spec, index, result, owner, producer)
-                sent.append(target_spec)
-    if sent:
-        store.mark_sent(run, [spec["index"] for spec in sent])
-    return [spec["name"] for spec in sent]
+                if _send(app, run, target_spec, index, result, owner, producer):
+                    published.append(target_spec["name"])
+                handled.append(target_spec)
+    if handled:
+        store.mark_sent(run, [spec["index"] for spec in handled])
+    return published
 
 
-def _send(app, run: str, spec: dict, source: int, result, owner: str, producer) -> None:
+class SendFailed(RuntimeError):
+    """A ready node's message could not be published (broker gone, message
+    refused): the node is failed rather than left claimed and never sent."""
+
+
+def _send(app, run: str, spec: dict, source: int, result, owner: str, producer) -> bool:
+    """Publish ``spec``'s node; when it cannot be, fail it where the runner
+    looks for it (its descendants stay unsent) and return False."""
     try:
         args = _inputs(app, spec, source, result)
     except InputMissing as error:
-        # Fail the node where the runner looks for it; its descendants stay unsent.
         app.backend.mark_as_failure(spec["task_id"], error)
-        return
-    _publish(app, run, spec, args, owner, producer)
+        return False
+    try:
+        _publish(app, run, spec, args, owner, producer)
+    except Exception as error:  # its predecessor's message is acknowledged: nothing would ever send it
+        logger.warning("planner exact run %s: could not send node %r: %s", run, spec["name"], error)
+        app.backend.mark_as_failure(spec["task_id"], SendFailed(
+            f"could not send node {spec['name']!r}: {type(error).__name__}: {error}"))
+        return False
+    return True
 
 
 def _inputs(app, spec: dict, source: int, result) -> tuple:

@@ -279,6 +279,38 @@ def test_a_node_lost_between_claim_and_send_sends_on_redelivery(redis_url, monke
     assert client.llen("own") == queued + 1
 
 
+@pytest.mark.timeout(30)
+def test_a_successor_that_cannot_be_sent_fails_and_the_others_go(redis_url, monkeypatch):
+    """A publish error while advancing (broker gone, message refused) fails
+    that successor, naming it, instead of leaving it claimed and never sent;
+    the other successors are sent."""
+    from kombu.exceptions import OperationalError
+    from workload.tasks import app, step
+
+    point_at(app, redis_url, redis_url)  # no workers: messages stay queued
+    graph = nx.DiGraph([("a", "b"), ("a", "c")])
+    for node in graph:
+        graph.nodes[node]["task"] = step.s(node=node).set(queue="own")  # own messages, no segment
+    task_ids = submit_exact(app, graph)
+    client = redis.Redis.from_url(redis_url)
+    run = client.keys(f"{exact.KEY_PREFIX}:*:spec:0")[0].decode().split(":")[1]
+    index = {str(n): i for i, n in enumerate(make_plan(graph, "exact").graph)}
+    real_publish = exact._publish
+
+    def refuse_b(app, run, spec, *args, **kwargs):
+        if spec["name"] == "b":
+            raise OperationalError("connection refused")
+        return real_publish(app, run, spec, *args, **kwargs)
+
+    monkeypatch.setattr(exact, "_publish", refuse_b)
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == ["c"]
+    assert exact.advance(app, run, index["a"], {"node": "a"}) == []  # b is failed, not sent later
+    meta = app.backend.get_task_meta(task_ids["b"])
+    assert meta["status"] == "FAILURE"
+    assert "could not send node 'b'" in str(meta["result"])
+    assert app.backend.get_task_meta(task_ids["c"])["status"] == "PENDING"  # c was sent, waits for a worker
+
+
 @pytest.mark.timeout(60)
 def test_messages_stay_the_same_size_however_long_the_graph(redis_url):
     """The root's message of a 2000-step chain is as small as a 2-step one's
