@@ -18,6 +18,7 @@ from .plan import Plan
 
 SUCCESS, FAILURE, SKIPPED, UNFINISHED = "SUCCESS", "FAILURE", "SKIPPED", "UNFINISHED"
 TIMEOUT = "TIMEOUT"
+RUNNING = "RUNNING"  # a snapshot of a run still going (planner status, Run.report())
 STALLED = "STALLED"  # nothing progressed for --stall-timeout seconds and no worker held a node
 
 
@@ -53,7 +54,8 @@ class NodeRun:
 @dataclass
 class RunReport:
     """The outcome of a run: ``status`` is SUCCESS, FAILURE, TIMEOUT or
-    STALLED (then ``stall`` says what waited where). ``parameters`` are the
+    STALLED (then ``stall`` says what waited where), or RUNNING in a
+    snapshot of a live run (``planner status``). ``parameters`` are the
     graph function's, as :func:`planner.parameters.as_json` records them."""
 
     plan: Plan
@@ -65,9 +67,10 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     stall: str | None = None
+    run_id: str | None = None  # follow it elsewhere: planner status RUN_ID, planner.attach(RUN_ID)
 
     def as_json(self) -> dict:
-        return {"status": self.status, "parameters": self.parameters,
+        return {"status": self.status, "run_id": self.run_id, "parameters": self.parameters,
                 "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
 
     def count(self, state: str) -> int:
@@ -75,7 +78,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2}.get(self.status, 1)
+        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2, RUNNING: 0}.get(self.status, 1)
 
 
 @dataclass

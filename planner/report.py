@@ -90,6 +90,16 @@ def progress_printer(console: Console, quiet: bool = False):
     return BarProgress(console) if console.is_terminal else PlainProgress(console)
 
 
+def run_id_line(record) -> str:
+    """The line ``planner run`` starts with: the run's id and how to follow
+    it from elsewhere (a run on the embedded worker lives in this process)."""
+    if record.embedded:
+        return f"run id: {record.run_id}  (on the embedded worker: it lives in this process)"
+    if record.unstored:
+        return f"run id: {record.run_id}  (cannot be followed elsewhere: {record.unstored})"
+    return f"run id: {record.run_id}  (follow it elsewhere: planner status {record.run_id} --wait)"
+
+
 def summary_line(report: RunReport) -> str:
     total = len(report.nodes)
     parts = [f"{report.count(SUCCESS)} succeeded"]

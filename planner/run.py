@@ -1,9 +1,10 @@
 """Running a plan: borrow the app (:mod:`planner.apps`), start workers if
 asked (:mod:`planner.embedded`, :mod:`planner.local_workers`), check the
-cluster (:mod:`planner.preflight`), send the plan
-(:mod:`planner.submission`), follow every node in the result store
-(:mod:`planner.follow`) and collect what happened
-(:mod:`planner.outcome`; printing is :mod:`planner.report`).
+cluster (:mod:`planner.preflight`), start the run (:mod:`planner.submission`:
+ids, the run's record, sending) and follow it to the end
+(:mod:`planner.waiting`, around :mod:`planner.follow`; what happened is
+:mod:`planner.outcome`, printing it :mod:`planner.report`). The Python API
+(:mod:`planner.api`) uses the same pieces, returning after the start.
 
 A node whose task failed is FAILURE; every node downstream of it in the
 plan's dependencies is SKIPPED and never waited for (a Celery chain stops at
@@ -19,25 +20,20 @@ FAILURE or SKIPPED, or when the timeout is reached.
 from __future__ import annotations
 
 import contextlib
-import math
-import time
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import networkx as nx
 
 from .apps import JSON_SETTINGS, app_of, borrowed, cluster_settings, cluster_urls
 from .errors import PlannerError
-from .follow import Watcher, large_results
-from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, UNFINISHED, NodeRun, Progress, RunReport, explain_skips
+from .outcome import Progress, RunReport
 from .plan import Plan
 from .preflight import masked
+from .record import RunRecord
 from .routing import consumed_queues, plan_queues, queue_of_nodes
-from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
-from .submission import cancel, submit, tagged
-
-POLL_INTERVAL = 0.02
-MAX_RESULT_BYTES = 64 * 1024
-
+from .stall import DEFAULT_STALL_TIMEOUT
+from .submission import start
+from .waiting import MAX_RESULT_BYTES, POLL_INTERVAL, follow
 
 
 def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None = None, backend: str | None = None,
@@ -45,7 +41,7 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
               timeout: float | None = None, on_progress: Callable[[Progress], None] | None = None,
               max_result_bytes: int = MAX_RESULT_BYTES, poll_interval: float = POLL_INTERVAL,
               worker_pythonpath: list[str] | None = None, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-              parameters: dict | None = None) -> RunReport:
+              parameters: dict | None = None, on_start: Callable[[RunRecord], None] | None = None) -> RunReport:
     """Plan ``user_graph`` and run it: on the embedded worker with ``local``
     (or when neither ``broker`` nor the app configures one), else on the
     cluster behind ``broker``, optionally starting ``workers`` local worker
@@ -53,7 +49,7 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
     the plan's tasks are routed to. A run in which nothing starts or finishes
     for ``stall_timeout`` seconds while no worker holds a node ends STALLED
     (``0``/``None``: wait). ``parameters`` (the graph function's) go into
-    the report."""
+    the report. ``on_start`` gets the run's record as soon as it is sent."""
     from .planning import make_plan
     from .planning import signatures as signatures_of
 
@@ -65,59 +61,74 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
     embedded = local or (not broker and not app.conf.broker_url)
     if embedded and workers:
         raise PlannerError("--workers needs a broker the worker processes can share: give --broker redis://...")
-    if embedded:
-        from .embedded import DEFAULT_CONCURRENCY, embedded_worker, in_memory_settings
+    with contextlib.ExitStack() as stack:
+        if embedded:
+            where, warnings = stack.enter_context(on_embedded_worker(app, plan, signatures, concurrency))
+        else:
+            broker_url, backend_url = cluster_urls(app, broker, backend)
+            where, warnings = stack.enter_context(on_cluster(
+                app, plan, signatures, broker_url, backend_url, workers=workers, concurrency=concurrency,
+                worker_pythonpath=worker_pythonpath))
+        record = start(plan, signatures, app, queues=queue_of_nodes(plan_queues(app, plan, signatures)),
+                       parameters=parameters, where=where, warnings=warnings, embedded=embedded)
+        if on_start:
+            on_start(record)
+        return follow(record, app, timeout=timeout, on_progress=on_progress, max_result_bytes=max_result_bytes,
+                      poll_interval=poll_interval, stall_timeout=stall_timeout)
 
-        threads = concurrency or DEFAULT_CONCURRENCY
-        with borrowed(app, {**in_memory_settings(), **JSON_SETTINGS}):
-            check_exact_support(plan, app)
-            queues = consumed_queues(app, plan, signatures)
-            with embedded_worker(app, concurrency=threads, queues=queues):
-                report = run_plan(plan, signatures, app, timeout=timeout, on_progress=on_progress,
-                                  max_result_bytes=max_result_bytes, poll_interval=poll_interval,
-                                  where=f"embedded worker ({threads} threads{_queues_text(queues)})",
-                                  stall_timeout=stall_timeout)
-                report.parameters = dict(parameters or {})
-                return report
-    broker_url, backend_url = cluster_urls(app, broker, backend)
-    with borrowed(app, cluster_settings(app, broker_url, backend_url)):
-        report = _run_on_cluster(app, plan, signatures, broker_url, backend_url, workers=workers,
-                                 concurrency=concurrency, timeout=timeout, on_progress=on_progress,
-                                 max_result_bytes=max_result_bytes, poll_interval=poll_interval,
-                                 worker_pythonpath=worker_pythonpath, stall_timeout=stall_timeout)
-        report.parameters = dict(parameters or {})
-        return report
+
+@contextlib.contextmanager
+def on_embedded_worker(app, plan: Plan, signatures: Mapping, concurrency: int | None = None,
+                       ) -> Iterator[tuple[str, list[str]]]:
+    """``app`` pointed at the in-process broker and store, with the embedded
+    worker consuming every queue the plan uses, until the block ends;
+    yields where the run goes and the preflight's warnings (none)."""
+    from .embedded import DEFAULT_CONCURRENCY, embedded_worker, in_memory_settings
+
+    threads = concurrency or DEFAULT_CONCURRENCY
+    with borrowed(app, {**in_memory_settings(), **JSON_SETTINGS}):
+        check_exact_support(plan, app)
+        queues = consumed_queues(app, plan, signatures)
+        with embedded_worker(app, concurrency=threads, queues=queues):
+            yield f"embedded worker ({threads} threads{_queues_text(queues)})", []
 
 
 def _queues_text(queues: list[str]) -> str:
     return f", queues {', '.join(queues)}" if len(queues) > 1 else ""
 
 
-def _run_on_cluster(app, plan, signatures, broker_url, backend_url, *, workers, concurrency, timeout,
-                    on_progress, max_result_bytes, poll_interval, worker_pythonpath, stall_timeout) -> RunReport:
-    from . import preflight
+@contextlib.contextmanager
+def on_cluster(app, plan: Plan, signatures: Mapping, broker_url: str, backend_url: str, *, workers: int = 0,
+               concurrency: int | None = None, worker_pythonpath: list[str] | None = None,
+               preflight: bool = True) -> Iterator[tuple[str, list[str]]]:
+    """``app`` pointed at the cluster (JSON only) until the block ends, after
+    the preflight (broker, backend, exact support, a live consumer with the
+    tasks for every queue the plan uses), with ``workers`` local worker
+    processes started for the run; yields where the run goes and the
+    preflight's warnings."""
+    from . import preflight as checks
 
-    app.set_current()
-    preflight.check_broker(app)
-    preflight.check_backend(app)
-    check_exact_support(plan, app)
-    needs = queue_needs(app, plan, signatures)
-    with contextlib.ExitStack() as stack:
+    with borrowed(app, cluster_settings(app, broker_url, backend_url)), contextlib.ExitStack() as stack:
+        app.set_current()
+        if preflight or workers:
+            checks.check_broker(app)
+            checks.check_backend(app)
+        check_exact_support(plan, app)
+        needs = queue_needs(app, plan, signatures)
+        warnings: list[str] = []
+        names: list[str] = []
         if workers:
             from .local_workers import local_workers
 
             names = stack.enter_context(local_workers(
                 app, signatures, broker_url, backend_url, count=workers, concurrency=concurrency or 2,
                 pythonpath=worker_pythonpath or [], queues=consumed_queues(app, plan, signatures)))
-        else:
-            names = preflight.check_workers(app, [queue for queue in needs if queue])
-        warnings = preflight.check_queues(app, needs, names)
-        report = run_plan(plan, signatures, app, timeout=timeout, on_progress=on_progress,
-                          max_result_bytes=max_result_bytes, poll_interval=poll_interval,
-                          where=f"{masked(broker_url)} ({len(names)} worker{'s' * (len(names) != 1)})",
-                          stall_timeout=stall_timeout)
-        report.warnings[:0] = warnings
-        return report
+        elif preflight:
+            names = checks.check_workers(app, [queue for queue in needs if queue])
+        if preflight or workers:
+            warnings = checks.check_queues(app, needs, names)
+        count = f" ({len(names)} worker{'s' * (len(names) != 1)})" if names else ""
+        yield f"{masked(broker_url)}{count}", warnings
 
 
 def queue_needs(app, plan: Plan, signatures: Mapping) -> dict[str | None, dict[str, list[str]]]:
@@ -147,53 +158,9 @@ def run_plan(plan: Plan, signatures: Mapping, app, *, timeout: float | None = No
              on_progress: Callable[[Progress], None] | None = None, max_result_bytes: int = MAX_RESULT_BYTES,
              poll_interval: float = POLL_INTERVAL, where: str = "",
              stall_timeout: float | None = DEFAULT_STALL_TIMEOUT) -> RunReport:
-    """Submit ``plan`` on ``app`` (already pointed at a broker with live
+    """Start ``plan`` on ``app`` (already pointed at a broker with live
     workers) and follow it to the end, ``timeout`` seconds, or
     ``stall_timeout`` seconds in which nothing moved (see :mod:`planner.stall`)."""
-    from celery import uuid
-
-    from .tasks import RUN_HEADER, STARTED_SUFFIX  # noqa: F401  (the helpers register on import)
-
-    run_id = uuid()
-    task_ids = {name: uuid() for name in plan.graph}
-    sent = {name: tagged(signatures[name], RUN_HEADER, run_id) for name in plan.graph}
-    started_at = time.monotonic()
-    exact_run = submit(plan, sent, app, task_ids)
-    nodes = {name: NodeRun(name, task_ids[name]) for name in plan.graph}
-    report = RunReport(plan, nodes, where=where, timeout=timeout)
-    watcher = Watcher(plan, app, nodes)
-    # Only a store that keeps start records shows whether a worker holds a node.
-    guard = StallGuard(plan, nodes, queue_of_nodes(plan_queues(app, plan, signatures)),
-                       stall_timeout if watcher.key_value else None, notice=NOTICE if watcher.key_value else math.inf)
-    deadline = None if timeout is None else started_at + timeout
-    try:
-        while True:
-            finished_now = watcher.poll()
-            guard.observe(time.monotonic())
-            if on_progress and (finished_now or watcher.changed or guard.changed):
-                progress = watcher.progress(finished_now)
-                progress.waiting = guard.waiting
-                on_progress(progress)
-            if watcher.over:
-                report.status = FAILURE if watcher.failed else SUCCESS
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                report.status = TIMEOUT
-                cancel(app, nodes, exact_run)
-                break
-            if guard.stalled and held_by_workers(app, [n.task_id for n in nodes.values() if n.state == UNFINISHED]):
-                guard.hold(time.monotonic())
-            elif guard.stalled:
-                report.status, report.stall = STALLED, guard.message()
-                cancel(app, nodes, exact_run)
-                break
-            time.sleep(poll_interval)
-    except KeyboardInterrupt:
-        cancel(app, nodes, exact_run)  # Ctrl-C stops the run, not only the command
-        raise
-    report.elapsed = time.monotonic() - started_at
-    explain_skips(plan, nodes)
-    report.warnings.extend(large_results(plan, nodes, max_result_bytes))
-    return report
-
-
+    record = start(plan, signatures, app, queues=queue_of_nodes(plan_queues(app, plan, signatures)), where=where)
+    return follow(record, app, timeout=timeout, on_progress=on_progress, max_result_bytes=max_result_bytes,
+                  poll_interval=poll_interval, stall_timeout=stall_timeout)

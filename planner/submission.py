@@ -1,6 +1,8 @@
-"""Sending a plan: one canvas, or the exact dispatcher's roots; and
-stopping what has not run yet.
+"""Sending a plan: one canvas, or the exact dispatcher's roots; starting a
+run (ids, its record in the result backend, sending); and stopping what has
+not run yet.
 
+>>> record = start(plan, signatures, app)                   # doctest: +SKIP
 >>> exact_run = submit(plan, signatures, app, task_ids)   # doctest: +SKIP
 >>> cancel(app, nodes, exact_run)                           # doctest: +SKIP
 """
@@ -8,10 +10,36 @@ stopping what has not run yet.
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Mapping
 
 from .outcome import UNFINISHED
 from .plan import Plan
+from .record import RunRecord
+
+
+def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | None] | None = None,
+          parameters: dict | None = None, where: str = "", warnings: list[str] | None = None,
+          embedded: bool = False) -> RunRecord:
+    """Start a run of ``plan`` on ``app`` (pointed at a broker whose
+    workers are checked): a run id, a task id per node, every message
+    tagged with the run (workers record start times), the plan sent, and
+    the run's record stored in the result backend (``record.unstored``
+    says why not, when the backend cannot keep it). Returns at once."""
+    from celery import uuid
+
+    from . import record as records
+    from .tasks import RUN_HEADER
+
+    run_id = uuid()
+    task_ids = {name: uuid() for name in plan.graph}
+    sent = {name: tagged(signatures[name], RUN_HEADER, run_id) for name in plan.graph}
+    submitted = time.time()
+    exact_run = submit(plan, sent, app, task_ids)
+    record = RunRecord(run_id, task_ids, plan, submitted, dict(queues or {}), dict(parameters or {}), exact_run,
+                       where, list(warnings or []), embedded)
+    record.unstored = records.store(app, record)
+    return record
 
 
 def submit(plan: Plan, signatures: Mapping, app, task_ids: Mapping[str, str]) -> str | None:

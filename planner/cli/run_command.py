@@ -46,7 +46,7 @@ def run_command(
     from rich.console import Console
 
     from ..outcome import STALLED, TIMEOUT
-    from ..report import print_report, progress_printer, write_json
+    from ..report import print_report, progress_printer, run_id_line, write_json
     from ..run import run_graph
 
     started = time.monotonic()
@@ -56,13 +56,19 @@ def run_command(
     except LoadTimeout:
         _exit_now(f"timed out after {timeout:g} s while loading {graph_file} (its imports did not finish)", 124)
     remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
-    progress = progress_printer(Console(stderr=True), quiet)
+    errors = Console(stderr=True)
+    progress = progress_printer(errors, quiet)
+
+    def started(record) -> None:
+        if not quiet:
+            errors.print(run_id_line(record), markup=False, highlight=False, soft_wrap=True)
+
     try:
         report = run_graph(user_graph, local=local, broker=broker, backend=backend, workers=workers,
                            concurrency=concurrency, strategy=strategy.value, timeout=remaining,
                            on_progress=progress.update, max_result_bytes=max_result_bytes,
                            worker_pythonpath=[str(Path(graph_file).resolve().parent)],
-                           stall_timeout=stall_timeout, parameters=values)
+                           stall_timeout=stall_timeout, parameters=values, on_start=started)
     except KeyboardInterrupt:
         progress.close()
         _exit_now("interrupted", 130)

@@ -1,0 +1,104 @@
+"""Following a started run to its end: the loop around
+:class:`planner.follow.Watcher` (which reads the result store) that hands
+progress to a display, notices a run standing still
+(:mod:`planner.stall`), enforces the timeout and builds the
+:class:`~planner.outcome.RunReport`. ``planner run`` is
+:func:`planner.submission.start` then :func:`follow`; ``planner status
+--wait`` and ``Run.wait()`` follow a run started elsewhere, from its record.
+
+>>> record = start(plan, signatures, app)             # doctest: +SKIP
+>>> report = follow(record, app, timeout=60)           # doctest: +SKIP
+>>> report.status                                      # doctest: +SKIP
+'SUCCESS'
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable
+
+from .follow import Watcher, large_results
+from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, UNFINISHED, NodeRun, Progress, RunReport, explain_skips
+from .record import RunRecord
+from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
+from .submission import cancel
+
+POLL_INTERVAL = 0.02
+MAX_RESULT_BYTES = 64 * 1024
+
+
+def nodes_of(record: RunRecord) -> dict[str, NodeRun]:
+    """A fresh :class:`NodeRun` per node of the run, nothing known yet."""
+    return {name: NodeRun(name, task_id) for name, task_id in record.task_ids.items()}
+
+
+def report_of(record: RunRecord, nodes: dict[str, NodeRun], timeout: float | None = None) -> RunReport:
+    """The run's report as far as ``nodes`` know it."""
+    report = RunReport(record.plan, nodes, where=record.where, timeout=timeout, run_id=record.run_id,
+                       parameters=dict(record.parameters))
+    report.warnings.extend(record.warnings)
+    return report
+
+
+def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, timeout: float | None = None,
+           on_progress: Callable[[Progress], None] | None = None, max_result_bytes: int = MAX_RESULT_BYTES,
+           poll_interval: float = POLL_INTERVAL, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
+           watcher: Watcher | None = None, stop_at_end: bool = True) -> RunReport:
+    """Follow the run of ``record`` on ``app`` (its result backend; its
+    broker, to ask workers what they hold) until every node is over,
+    ``timeout`` seconds pass, or ``stall_timeout`` seconds in which nothing
+    moved (see :mod:`planner.stall`). With ``stop_at_end`` (the run's own
+    command) a timeout, a stall or Ctrl-C also cancels what has not run;
+    an observer leaves the run alone."""
+    nodes = nodes if nodes is not None else nodes_of(record)
+    plan = record.plan
+    report = report_of(record, nodes, timeout)
+    watcher = watcher or Watcher(plan, app, nodes)
+    # Only a store that keeps start records shows whether a worker holds a node.
+    guard = StallGuard(plan, nodes, record.queues, stall_timeout if watcher.key_value else None,
+                       notice=NOTICE if watcher.key_value else math.inf)
+    began = time.monotonic()
+    deadline = None if timeout is None else began + timeout
+    over_at_once = None
+    try:
+        while True:
+            finished_now = watcher.poll()
+            over_at_once = watcher.over if over_at_once is None else over_at_once
+            guard.observe(time.monotonic())
+            if on_progress and (finished_now or watcher.changed or guard.changed):
+                progress = watcher.progress(finished_now)
+                progress.waiting = guard.waiting
+                on_progress(progress)
+            if watcher.over:
+                report.status = FAILURE if watcher.failed else SUCCESS
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                report.status = TIMEOUT
+                if stop_at_end:
+                    cancel(app, nodes, record.exact_run)
+                break
+            if guard.stalled and held_by_workers(app, [n.task_id for n in nodes.values() if n.state == UNFINISHED]):
+                guard.hold(time.monotonic())
+            elif guard.stalled:
+                report.status, report.stall = STALLED, guard.message()
+                if stop_at_end:
+                    cancel(app, nodes, record.exact_run)
+                break
+            time.sleep(poll_interval)
+    except KeyboardInterrupt:
+        if stop_at_end:
+            cancel(app, nodes, record.exact_run)  # Ctrl-C stops the run, not only the command
+        raise
+    report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
+    explain_skips(plan, nodes)
+    report.warnings.extend(large_results(plan, nodes, max_result_bytes))
+    return report
+
+
+def elapsed(record: RunRecord, nodes: dict[str, NodeRun], finished_before: bool = False) -> float:
+    """Seconds since submission: until now, or, for a run that was over
+    before anyone watched, until its last node finished."""
+    ends = [node.finished for node in nodes.values() if node.finished is not None]
+    end = max(ends) if finished_before and ends else time.time()
+    return max(0.0, end - record.submitted)
