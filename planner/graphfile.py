@@ -351,6 +351,7 @@ def validate(graph, where: str = "graph", task_parameters=None) -> None:
         names_in_cycle = [str(u) for u, _ in cycle] + [str(cycle[0][0])]
         raise PlannerError(f"{where}: the graph has a cycle: {' -> '.join(names_in_cycle)}")
     parameters_of = task_parameters or registered_parameters()
+    callable_shapes: set = set()  # (task, takes input, positional count, keywords) already bound
     for node, attrs in graph.nodes(data=True):
         if "task" not in attrs:
             raise PlannerError(f"{where}: node '{node}' has no 'task' attribute")
@@ -360,7 +361,7 @@ def validate(graph, where: str = "graph", task_parameters=None) -> None:
         if not isinstance(sig, Signature):
             raise PlannerError(f"{where}: node '{node}': task must be a Celery signature (.s() or .si()), got {type(sig).__name__}")
         _check_json(where, node, sig)
-        _check_arity(where, graph, node, sig, parameters_of)
+        _check_arity(where, graph, node, sig, parameters_of, callable_shapes)
 
 
 def _check_json(where: str, node, sig) -> None:
@@ -398,7 +399,7 @@ def registered_parameters():
     return parameters
 
 
-def _check_arity(where: str, graph: nx.DiGraph, node, sig, parameters_of) -> None:
+def _check_arity(where: str, graph: nx.DiGraph, node, sig, parameters_of, callable_shapes: set) -> None:
     try:
         parameters = parameters_of(sig)
     except LookupError:
@@ -406,9 +407,14 @@ def _check_arity(where: str, graph: nx.DiGraph, node, sig, parameters_of) -> Non
     if parameters is None:
         return
     takes_input = not sig.immutable and graph.in_degree(node) > 0
+    # Whether a call binds depends on how many positional arguments and which keywords, not their values.
+    shape = (sig.task, takes_input, len(sig.args), frozenset(sig.kwargs))
+    if shape in callable_shapes:
+        return
     upstream = ("<upstream>",) if takes_input else ()
     try:
         parameters.bind(*upstream, *sig.args, **sig.kwargs)
+        callable_shapes.add(shape)
     except TypeError as error:
         bound = ", ".join([*map(repr, sig.args), *(f"{k}={v!r}" for k, v in sig.kwargs.items())])
         call = f"{sig.task.rpartition('.')[2]}{parameters}"
