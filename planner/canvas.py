@@ -16,6 +16,7 @@ from typing import Mapping
 from celery import chord, group, uuid
 from celery.canvas import Signature, _chain
 
+from .mapping import map_nodes
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
 from .shapes import Collect, celery_safe
 
@@ -30,7 +31,20 @@ def to_canvas(plan: Plan, signatures: Mapping[str, Signature], task_ids: Mapping
     # Every canvas part gets the tasks' app: left to itself Celery falls back to the *current* app,
     # which in a process with several apps may have no result backend (no chords, then).
     app = next((sig.app for sig in signatures.values()), None)
-    return _emit(celery_safe(plan.root), signatures, ids, app), ids
+    mapped = {name: map_signature(name, signatures[name]) for name in map_nodes(plan.graph)}
+    return _emit(celery_safe(plan.root), {**signatures, **mapped}, ids, app), ids
+
+
+def map_signature(name: str, sig: Signature) -> Signature:
+    """A map node's signature in a canvas: ``planner.map`` (Celery's "dmap"
+    pattern, :func:`planner.tasks.map_items`) carrying the node's own
+    signature, which it runs once per item of the list it receives. The
+    node's message options (a run's headers) stay on the ``planner.map``
+    message."""
+    item = sig.clone()
+    options = {key: item.options.pop(key) for key in ("headers",) if key in item.options}
+    item.options.pop("task_id", None)
+    return Signature("planner.map", kwargs={"task": dict(item), "node": name}, app=sig.app, **options)
 
 
 def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], ids: Mapping[str, str]) -> Signature:

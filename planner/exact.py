@@ -30,6 +30,16 @@ How it works, on Celery's own parts:
   this is what makes a 2000-step chain many times faster than a native
   chain. A node that fails or retries ends the segment; a redelivered
   segment skips the nodes already stored as SUCCESS.
+- A map node (``map=True``, :mod:`planner.mapping`) is sent as one
+  ``planner.exact.map`` message: it reads the predecessor's list from the
+  result backend and publishes one message per item (the node's signature
+  with the item as its input, task id :func:`~planner.mapping.item_task_id`,
+  a header ``[index, count, node task id]``). Item completions are counted
+  like a fan-in (``SADD`` of the index); the item that completes the count
+  claims the collection (``SET NX``), stores the list of item results in
+  order under the node's own task id and advances the run past it. An empty
+  list stores ``[]`` at once. A failed item (``task_failure``) fails the
+  node, naming the item; its descendants are never sent.
 
 Backends: Redis (``app.backend.client``) and the embedded
 ``cache+memory://`` store (a process-local store with a lock stands in for
@@ -51,10 +61,11 @@ from uuid import UUID, uuid5
 import networkx as nx
 from celery import shared_task, states
 from celery.canvas import Signature
-from celery.signals import task_success
+from celery.signals import task_failure, task_success
 from kombu.utils.json import dumps, loads
 
 from .errors import PlannerError
+from .mapping import check_items, item_failure, item_task_id, write_record
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +75,8 @@ SUCC_HEADER = "planner_exact_succ"  # message header: the node's successors, whe
 SUCC_IN_HEADER = 8  # up to this many successors travel in the header (saves a read per hop)
 KEY_PREFIX = "planner-exact"
 EXPIRES = 24 * 3600  # seconds the run's keys are kept
-REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop")  # proof the workers loaded this module
+ITEM_HEADER = "planner_exact_item"  # message header of a map item: [index, count, the map node's task id]
+REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop", "planner.exact.map")  # proof the workers loaded this module
 _OWNERS = UUID("5d1c9a52-3f7e-4c1b-9f0a-6e2b8d4c7a10")  # namespace of claim owners (any fixed UUID)
 
 # Input kinds in a spec.
@@ -169,6 +181,27 @@ class _RedisStore:
     def cancel(self, run: str) -> None:
         self.client.set(_key(run, "cancelled", 0), 1, ex=EXPIRES)
 
+    def arrive_item(self, run: str, index: int, item: int) -> int:
+        """Record item ``item`` of map node ``index`` as done; return how
+        many of its items are done."""
+        key = _key(run, "items", index)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.sadd(key, item)
+        pipe.scard(key)
+        pipe.expire(key, EXPIRES)
+        return int(pipe.execute()[1])
+
+    def claim_once(self, run: str, kind: str, index: int, owner: str) -> bool:
+        """Claim ``kind:index`` for ``owner`` (the first claim wins; the same
+        owner again still owns it); nothing is owned in a cancelled run."""
+        key = _key(run, kind, index)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(_key(run, "cancelled", 0))
+        pipe.set(key, owner, nx=True, ex=EXPIRES)
+        pipe.get(key)
+        cancelled, _, holder = pipe.execute()
+        return not cancelled and holder is not None and holder.decode() == owner
+
 
 class _MemoryStore:
     """The same state in this process, for the embedded worker (threads pool,
@@ -225,6 +258,18 @@ class _MemoryStore:
         with self.lock:
             self._run(run)["cancelled"] = True
 
+    def arrive_item(self, run: str, index: int, item: int) -> int:
+        with self.lock:
+            done = self._run(run).setdefault("items", {}).setdefault(index, set())
+            done.add(item)
+            return len(done)
+
+    def claim_once(self, run: str, kind: str, index: int, owner: str) -> bool:
+        with self.lock:
+            state = self._run(run)
+            holder = state.setdefault(kind, {}).setdefault(index, owner)
+            return not state.get("cancelled") and holder == owner
+
 
 _MEMORY = _MemoryStore()
 
@@ -247,7 +292,9 @@ def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str
     index = {name: i for i, name in enumerate(names)}
     run = uuid()
     specs = [_spec(graph, name, index, signatures[name], task_ids, run) for name in names]
-    _link_segments(graph, names, index, specs, [_plain(app, signatures[name]) for name in names])
+    # A map node is never part of a segment: its message fans out instead of running the task.
+    _link_segments(graph, names, index, specs, [_plain(app, signatures[name]) and not graph.nodes[name].get("map")
+                                                for name in names])
     store.put_specs(run, [dumps(spec) for spec in specs])
     roots = [i for i, name in enumerate(names) if graph.in_degree(name) == 0]
     owners = [uuid() for _ in roots]
@@ -289,6 +336,8 @@ def _spec(graph, name: str, index: Mapping[str, int], signature: Signature, task
         "preds": [[index[p], task_ids[p]] for p in preds] if takes == LIST else [],
         "next": None,  # the successor that runs right after it in the same segment message
         "segment": 1,  # nodes in the segment starting here
+        # A map node: the task id of the predecessor whose list it maps over.
+        "map": task_ids[preds[0]] if graph.nodes[name].get("map") else None,
     }
 
 
@@ -328,7 +377,9 @@ def _link_segments(graph, names: list[str], index: Mapping[str, int], specs: lis
 def _publish(app, run: str, spec: dict, args: tuple, owner: str, producer) -> None:
     """Send ``spec``'s node: its own message, or a segment message (task id
     ``owner``, the id its claim was made with) when a segment starts there."""
-    if spec["segment"] > 1:
+    if spec.get("map"):  # the items are read from the backend, not carried in the message
+        app.send_task("planner.exact.map", (run, spec["index"]), task_id=owner, producer=producer)
+    elif spec["segment"] > 1:
         app.send_task("planner.exact.segment", (run, spec["index"], list(args)), task_id=owner, producer=producer)
     else:
         Signature.from_dict(spec["sig"], app=app).apply_async(args=args, producer=producer)
@@ -380,7 +431,8 @@ def _send(app, run: str, spec: dict, source: int, result, owner: str, producer) 
     """Publish ``spec``'s node; when it cannot be, fail it where the runner
     looks for it (its descendants stay unsent) and return False."""
     try:
-        args = _inputs(app, spec, source, result)
+        # A map node's list is read from the backend by its own message, not carried in it.
+        args = () if spec.get("map") else _inputs(app, spec, source, result)
     except InputMissing as error:
         app.backend.mark_as_failure(spec["task_id"], error)
         return False
@@ -432,6 +484,14 @@ def _on_success(sender=None, result=None, **_):
     run = getattr(request, RUN_HEADER, None) if request is not None else None
     if not run or getattr(_inline, "task_id", None) == request.id:
         return  # not ours, or a node a segment runs: the segment goes on itself
+    item = getattr(request, ITEM_HEADER, None)
+    if item:
+        try:
+            item_done(sender.app, run, int(getattr(request, NODE_HEADER)), *item)
+        except Exception:
+            logger.exception("planner exact run %s: could not count item %s of map node %s", run, item[0],
+                             getattr(request, NODE_HEADER, "?"))
+        return
     try:
         advance(sender.app, run, int(getattr(request, NODE_HEADER)), result, getattr(request, SUCC_HEADER, None))
     except Exception:  # the signal must not fail the task that already succeeded
@@ -531,3 +591,91 @@ def _run_inline(segment_task, spec: dict, args: tuple) -> tuple[bool, object]:
     finally:
         _inline.task_id = None
     return info is None, retval
+
+
+# --- map nodes -----------------------------------------------------------------------------------------------
+
+
+@shared_task(name="planner.exact.map", bind=True, ignore_result=True)
+def map_step(self, run: str, index: int) -> None:
+    """Fan out map node ``index`` of ``run``: read its predecessor's list
+    from the result backend and send one message per item (task id
+    :func:`~planner.mapping.item_task_id`); an empty list completes the node
+    at once with ``[]``. A redelivered message sends the items again under
+    the same task ids (their completions are counted once)."""
+    app = self.app
+    store = _store_for(app)
+    spec = store.spec(run, index)
+    if spec is None or not store.claim_once(run, "mapped", index, self.request.id):
+        return  # expired, cancelled, or another message maps it
+    if _stored_success(app, spec["task_id"])[0]:
+        return  # already collected
+    _record_map_start(self, spec["task_id"])
+    try:
+        items = check_items(spec["name"], _results(app, [spec["map"]])[0])
+    except (InputMissing, TypeError) as error:
+        app.backend.mark_as_failure(spec["task_id"], error)
+        return
+    write_record(app.backend, spec["task_id"], len(items))
+    if not items:
+        _complete_map(app, run, spec, [])
+        return
+    sig = Signature.from_dict(spec["sig"], app=app)
+    headers = {key: value for key, value in (sig.options.get("headers") or {}).items()
+               if key not in (SUCC_HEADER, _RUN_NODE_HEADER)}  # items are not nodes: no start records
+    count = len(items)
+    with app.producer_or_acquire() as producer:
+        for position, item in enumerate(items):
+            sig.apply_async(args=(item,), task_id=item_task_id(spec["task_id"], position), producer=producer,
+                            headers={**headers, ITEM_HEADER: [position, count, spec["task_id"]]})
+
+
+_RUN_NODE_HEADER = "planner_run"  # planner.tasks.RUN_HEADER: marks a node of a planner run (start records)
+
+
+def _record_map_start(task, node_task_id: str) -> None:
+    """A map node has no message of its own: its start is when it fans out."""
+    from .tasks import record_start
+
+    record_start(task.backend, node_task_id, task.request.hostname, 1)
+
+
+def item_done(app, run: str, index: int, item: int, count: int, node_task_id: str) -> None:
+    """Item ``item`` of map node ``index`` succeeded: count it; the item
+    that completes the count collects the results and advances the run."""
+    store = _store_for(app)
+    if store.arrive_item(run, index, item) < count:
+        return
+    # Owned by this item, so a redelivered copy of it may collect again after a crash.
+    if not store.claim_once(run, "collected", index, str(uuid5(_OWNERS, f"{run}/{index}/item/{item}"))):
+        return
+    spec = store.spec(run, index)
+    if spec is None:
+        return
+    try:
+        results = _results(app, [item_task_id(node_task_id, k) for k in range(count)])
+    except InputMissing as error:
+        app.backend.mark_as_failure(node_task_id, error)
+        return
+    _complete_map(app, run, spec, results)
+
+
+def _complete_map(app, run: str, spec: dict, results: list) -> None:
+    app.backend.mark_as_done(spec["task_id"], results)
+    advance(app, run, spec["index"], results, spec["succ"])
+
+
+@task_failure.connect(weak=False)
+def _on_failure(sender=None, task_id=None, exception=None, **_):
+    """An item of an exact-dispatched map node failed: fail the node, naming
+    the item (its descendants are never sent)."""
+    request = getattr(sender, "request", None)
+    item = getattr(request, ITEM_HEADER, None) if request is not None else None
+    if not item or not getattr(request, RUN_HEADER, None):
+        return
+    position, count, node_task_id = item
+    try:
+        error = item_failure(position, count, task_id, f"{type(exception).__name__}: {exception}")
+        sender.app.backend.mark_as_failure(node_task_id, error)
+    except Exception:  # the signal must not break the worker
+        logger.exception("planner exact: could not fail map node %s for its item %s", node_task_id, position)

@@ -261,7 +261,7 @@ def load_node_link(path: Path, task_signature=None) -> nx.DiGraph:
 
 # The node fields planner reads, and the JSON types each must have.
 _NODE_FIELDS = {"task": (str,), "args": (list,), "kwargs": (dict,), "immutable": (bool,),
-                "cost": (int, float)}
+                "cost": (int, float), "map": (bool,)}
 _JSON_TYPES = {str: "a string", list: "a list", dict: "an object", bool: "true or false", int: "a number",
                float: "a number"}
 
@@ -361,7 +361,23 @@ def validate(graph, where: str = "graph", task_parameters=None) -> None:
         if not isinstance(sig, Signature):
             raise PlannerError(f"{where}: node '{node}': task must be a Celery signature (.s() or .si()), got {type(sig).__name__}")
         _check_json(where, node, sig)
+        _check_map(where, graph, node, attrs.get("map", False), sig)
         _check_arity(where, graph, node, sig, parameters_of, callable_shapes)
+
+
+def _check_map(where: str, graph: nx.DiGraph, node, mapped, sig) -> None:
+    """``map=True``: the node runs once per item of its one predecessor's
+    list, each call getting the item as the upstream result (``.s()``)."""
+    if not isinstance(mapped, bool):
+        raise PlannerError(f"{where}: node '{node}': 'map' must be True or False, got {mapped!r}")
+    if not mapped:
+        return
+    if graph.in_degree(node) != 1:
+        raise PlannerError(f"{where}: node '{node}': map=True needs exactly one predecessor (whose result is the "
+                           f"list to map over), it has {graph.in_degree(node)}")
+    if sig.immutable:
+        raise PlannerError(f"{where}: node '{node}': map=True calls the task with each item as its first argument: "
+                           "use .s(), not .si()")
 
 
 def _check_json(where: str, node, sig) -> None:
@@ -429,7 +445,7 @@ def _check_arity(where: str, graph: nx.DiGraph, node, sig, parameters_of, callab
 def structure(graph: nx.DiGraph) -> nx.DiGraph:
     """The plain graph analysis works on: ``str`` node names, predecessor
     order kept, and node attributes ``immutable``, ``cost`` and ``label``
-    (``tasks.add(2, 3)``), and ``behaviour`` where the node's queue, time
+    (``tasks.add(2, 3)``), ``map`` (True on map nodes only), and ``behaviour`` where the node's queue, time
     limits or retries are not Celery's defaults (:mod:`planner.behaviour`)."""
     from .behaviour import node_behaviours
 
@@ -445,6 +461,9 @@ def structure(graph: nx.DiGraph) -> nx.DiGraph:
     signatures = {str(node): attrs["task"] for node, attrs in graph.nodes(data=True) if attrs.get("task") is not None}
     for name, behaviour in node_behaviours(signatures).items():
         plain.nodes[name]["behaviour"] = behaviour
+    for node, attrs in graph.nodes(data=True):
+        if attrs.get("map") is True:
+            plain.nodes[str(node)]["map"] = True
     for node in graph:  # edges added per target, so predecessor order is kept
         for pred in graph.predecessors(node):
             plain.add_edge(str(pred), str(node))

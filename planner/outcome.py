@@ -38,6 +38,15 @@ class NodeRun:
     result_bytes: int = 0
     tries: int = 0  # executions seen: 1 + Celery retries (0: never started)
     reason: str | None = None  # why a SKIPPED node was skipped
+    mapped: bool = False  # a map node (map=True): ran its task once per item
+    items: int | None = None  # a map node's item count, once its items were known
+
+    @property
+    def item_task_ids(self) -> list[str]:
+        """A map node's item task ids, in item order."""
+        from .mapping import item_task_id
+
+        return [item_task_id(self.task_id, index) for index in range(self.items or 0)]
 
     @property
     def duration(self) -> float | None:
@@ -46,9 +55,12 @@ class NodeRun:
         return max(0.0, self.finished - self.started)
 
     def as_json(self) -> dict:
-        return {"state": self.state, "result": self.result, "error": self.error, "task_id": self.task_id,
-                "started": self.started, "finished": self.finished, "worker": self.worker, "tries": self.tries,
-                "reason": self.reason}
+        out = {"state": self.state, "result": self.result, "error": self.error, "task_id": self.task_id,
+               "started": self.started, "finished": self.finished, "worker": self.worker, "tries": self.tries,
+               "reason": self.reason}
+        if self.mapped:
+            out["map"] = {"items": self.items, "task_ids": self.item_task_ids}
+        return out
 
 
 @dataclass

@@ -12,11 +12,15 @@ Strategies:
   predecessors finished: ``plan.added == ()``, always. ``plan.root`` is still
   the canvas decomposition, for display (its forced ordering, which exact
   dispatch does not impose, is kept in ``plan.metadata["canvas_added"]``).
-- ``auto`` (default): the canvas when it is exact and has no long chain,
-  wide chord or deep nesting; otherwise ``exact``, which then is faster
+- ``auto`` (default): the canvas when it is exact and has no map node,
+  long chain, wide chord or deep nesting; otherwise ``exact``, which then is faster
   (Celery's messages carry the rest of their chain and chord bodies, so long
   chains and deeply nested chords cost quadratic time; a wide chord pays the
   header's join). ``plan.reason`` says which.
+
+A map node (``map=True``) runs under both: exact dispatch fans out its
+items itself (:mod:`planner.exact`); a canvas sends it as ``planner.map``
+(:func:`planner.tasks.map_items`, Celery's "dmap" pattern).
 
 >>> plan = make_plan(load_graph("examples/n_shape/graph.py"))   # doctest: +SKIP
 >>> plan.strategy, plan.added                                   # doctest: +SKIP
@@ -34,6 +38,7 @@ from .analysis import plan_canvas
 from .describe import critical_path
 from .errors import PlannerError
 from .graphfile import structure
+from .mapping import map_nodes
 from .plan import Chain, Chord, Group, Plan, children, walk
 from .shapes import celery_safe
 
@@ -86,6 +91,11 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes=None) -> Pla
         added_text = f"{dependencies}, critical path +{cost:g} s"
     if strategy == "exact":
         return _exact(canvas, "exact dispatch, as asked: every node starts when its own predecessors finish")
+    mapped = map_nodes(graph)
+    if strategy == "auto" and mapped:
+        return _exact(canvas, f"map node{'s' * (len(mapped) > 1)} {', '.join(mapped[:3])}"
+                              f"{', …' * (len(mapped) > 3)}: the items are known only at run time; exact dispatch "
+                              "fans them out as soon as the list arrives")
     if strategy == "auto" and canvas.added:
         return _exact(canvas, f"the graph is not series-parallel: a canvas would need {added_text}; "
                               "exact dispatch adds none")

@@ -53,14 +53,16 @@ def default_queue(app) -> str:
 
 def helper_tasks(plan) -> list[str]:
     """planner's own tasks a run of ``plan`` sends (each routed like any task)."""
+    from .mapping import map_nodes
     from .plan import leaves
 
     graph = plan.graph
+    mapped = bool(map_nodes(graph))
     if plan.strategy == "exact":
         # Linear links may travel in one segment message (planner.exact decides which).
         linked = any(graph.out_degree(u) == 1 and graph.in_degree(v) == 1 for u, v in graph.edges)
-        return ["planner.exact.segment"] if linked else []
-    return ["planner.gather"] if any(task.gather for task in leaves(plan.root)) else []
+        return ["planner.exact.segment"] * linked + ["planner.exact.map"] * mapped
+    return ["planner.gather"] * any(task.gather for task in leaves(plan.root)) + ["planner.map"] * mapped
 
 
 def plan_queues(app, plan, signatures: Mapping) -> dict[str | None, dict[str, list[str]]]:

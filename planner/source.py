@@ -1,6 +1,7 @@
 """Emission as Python source: code that builds the plan's canvas, for teams
-that want it in their own code base. A plan that gathers no inputs needs no
-planner import at all.
+that want it in their own code base. A plan that gathers no inputs and has
+no map node needs no planner import at all (a map node is
+``planner.tasks.map_items``, Celery's "dmap" pattern).
 
 >>> print(to_python(plan, signatures))   # doctest: +SKIP
 from celery import chain, chord, group
@@ -15,6 +16,7 @@ from typing import Mapping
 
 from celery.canvas import Signature
 
+from .mapping import map_nodes
 from .plan import Chain, Chord, Group, Plan, Step, Task, walk
 from .shapes import Collect, celery_safe
 
@@ -31,8 +33,12 @@ def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "
     used = {type(s) for s in walk(root)}
     names_used = ["chain", "chord" if Chord in used else "", "group", "signature" if Collect in used else ""]
     lines = ["from celery import " + ", ".join(name for name in names_used if name)]
+    mapped = set(map_nodes(plan.graph))
     if gathered:
-        lines += ["from celery import uuid", "from planner.tasks import gather"]
+        lines += ["from celery import uuid"]
+    helpers = ["gather"] * bool(gathered) + ["map_items"] * bool(mapped)
+    if helpers:
+        lines += [f"from planner.tasks import {', '.join(helpers)}"]
     by_module: dict[str, list[str]] = {}
     for _task_name, (module, attribute, alias) in sorted(names.items()):
         by_module.setdefault(module, []).append(attribute if alias == attribute else f"{attribute} as {alias}")
@@ -41,7 +47,7 @@ def to_python(plan: Plan, signatures: Mapping[str, Signature], variable: str = "
     if gathered:
         lines.append("# Nodes whose results are fetched by id further down.")
         lines.append("ids = {" + ", ".join(f"{n!r}: uuid()" for n in gathered) + "}")
-    writer = _Writer(plan, signatures, names, set(gathered), variable)
+    writer = _Writer(plan, signatures, names, set(gathered), variable, mapped)
     assignments, expression = writer.expression(root)
     if assignments:
         lines.append("# Deeply nested parts, assigned first so Python's parser takes them.")
@@ -69,9 +75,9 @@ def _import_names(signatures: Mapping[str, Signature]) -> dict[str, tuple[str, s
 
 
 class _Writer:
-    def __init__(self, plan, signatures, names, tracked, variable):
+    def __init__(self, plan, signatures, names, tracked, variable, mapped=frozenset()):
         self.plan, self.signatures, self.names, self.tracked = plan, signatures, names, tracked
-        self.variable = variable
+        self.variable, self.mapped = variable, mapped
 
     def expression(self, root: Step) -> tuple[list[str], str]:
         """Assignments of deep sub-canvases, then the canvas expression.
@@ -115,6 +121,8 @@ class _Writer:
         arguments = [repr(a) for a in sig.args]
         arguments += [f"{k}={v!r}" if k.isidentifier() else f"**{{{k!r}: {v!r}}}" for k, v in sig.kwargs.items()]
         text = f"{alias}.{'si' if immutable else 's'}({', '.join(arguments)})"
+        if step.name in self.mapped:  # Celery's "dmap": one call of the node's signature per item
+            text = f"map_items.s({text}, node={step.name!r})"
         if step.name in self.tracked:
             text += f".set(task_id=ids[{step.name!r}])"
         if step.gather:

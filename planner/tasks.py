@@ -69,14 +69,43 @@ def _record_start(sender=None, task_id=None, task=None, **_):
     carry the header, so other work on the same workers costs nothing."""
     if task is None or not getattr(task.request, RUN_HEADER, None):
         return
-    backend = task.backend
+    record_start(task.backend, task_id, task.request.hostname, 1 + (task.request.retries or 0))
+
+
+def record_start(backend, task_id: str, worker: str | None, attempt: int) -> None:
+    """Store the start record of node ``task_id`` (see :func:`_record_start`)."""
     if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
         return  # not a key-value store: the runner does without start times
-    record = {"started": time.time(), "worker": task.request.hostname, "try": 1 + (task.request.retries or 0)}
+    record = {"started": time.time(), "worker": worker, "try": attempt}
     try:
         backend.set(backend.get_key_for_task(task_id, key=STARTED_SUFFIX), json.dumps(record))
     except Exception:  # a start time is nice to have, never worth failing a task
         pass
+
+
+@shared_task(name="planner.map", bind=True)
+def map_items(self, items, task: dict, node: str = ""):
+    """A map node in a canvas (Celery's "dmap" pattern): run the signature
+    ``task`` once per item of ``items``, each item as its first argument, in
+    a group; this task is replaced by that group and a step that collects
+    the list of results in item order (Celery makes the pair a chord). Item
+    ``k`` gets the task id :func:`planner.mapping.item_task_id` derives from
+    this task's id. An empty list returns ``[]`` at once.
+
+    >>> chain(numbers.s(), map_items.s(dict(square.s()), "square"))   # doctest: +SKIP
+    """
+    from celery import group, signature
+
+    from .mapping import check_items, item_task_id, write_record
+
+    items = check_items(node, items)
+    write_record(self.backend, self.request.id, len(items))
+    if not items:
+        return []
+    item = signature(task, app=self.app)
+    item.options.pop("headers", None)  # a run's own headers mark nodes, and items are not nodes
+    return self.replace(group(item.clone((value,), task_id=item_task_id(self.request.id, position))
+                              for position, value in enumerate(items)))
 
 
 # The exact-dispatch helpers register themselves on import, so workers

@@ -19,6 +19,7 @@ import time
 from typing import Callable
 
 from .follow import Watcher, large_results
+from .mapping import describe_maps
 from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, UNFINISHED, NodeRun, Progress, RunReport, explain_skips
 from .record import RunRecord
 from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
@@ -30,7 +31,9 @@ MAX_RESULT_BYTES = 64 * 1024
 
 def nodes_of(record: RunRecord) -> dict[str, NodeRun]:
     """A fresh :class:`NodeRun` per node of the run, nothing known yet."""
-    return {name: NodeRun(name, task_id) for name, task_id in record.task_ids.items()}
+    graph = record.plan.graph
+    return {name: NodeRun(name, task_id, mapped=bool(graph.nodes[name].get("map")))
+            for name, task_id in record.task_ids.items()}
 
 
 def report_of(record: RunRecord, nodes: dict[str, NodeRun], timeout: float | None = None) -> RunReport:
@@ -91,6 +94,7 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
             cancel(app, nodes, record.exact_run)  # Ctrl-C stops the run, not only the command
         raise
     report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
+    describe_maps(app.backend, nodes)
     explain_skips(plan, nodes)
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))
     return report
