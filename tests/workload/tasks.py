@@ -126,3 +126,23 @@ def recorded(*upstream, node, sink, key):
     finally:
         client.close()
     return record
+
+
+@app.task
+def numbers(count):
+    """``[0, 1, ..., count - 1]``: the list a map node maps over."""
+    return list(range(count))
+
+
+@app.task
+def square(value, fail_on=None):
+    """One item of a map node; fails on purpose for ``fail_on``."""
+    if value == fail_on:
+        raise ValueError(f"item {value} failed on purpose")
+    return value * value
+
+
+@app.task
+def echo(value):
+    """Returns its input, to show what a node received."""
+    return value

@@ -1,0 +1,203 @@
+"""Map nodes (``map=True``): one task call per item of the predecessor's
+list, on real workers: the embedded worker and prefork ``celery worker``
+processes on Redis, under exact dispatch (what ``auto`` picks) and the
+canvas (``planner.map``, Celery's "dmap" pattern); validation, plan and
+render output, and the ``--format python`` source in a plain process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import networkx as nx
+import pytest
+from runhelp import ROOT, TESTS, planner_cli, read_json, write_graph_file
+from servers import Workers, redis_server
+
+from planner.mapping import item_task_id
+from planner.run import run_graph
+
+
+def mapped(count: int, fail_on=None, fan_in: bool = False) -> nx.DiGraph:
+    """numbers(count) → square (map) → echo; with ``fan_in``, square and a
+    second list both feed ``join``."""
+    from workload.tasks import echo, numbers, square
+
+    graph = nx.DiGraph()
+    graph.add_node("numbers", task=numbers.si(count))
+    graph.add_node("square", task=square.s(fail_on=fail_on), map=True)
+    graph.add_node("after", task=echo.s())
+    graph.add_edge("numbers", "square")
+    graph.add_edge("square", "after")
+    if fan_in:
+        graph.add_node("other", task=numbers.si(2))
+        graph.add_node("join", task=echo.s())
+        graph.add_edge("square", "join")
+        graph.add_edge("other", "join")
+    return graph
+
+
+def check_success(report, count: int) -> None:
+    assert report.status == "SUCCESS", report.as_json()
+    squares = [n * n for n in range(count)]
+    node = report.nodes["square"]
+    assert node.result == squares
+    assert report.nodes["after"].result == squares
+    assert node.items == count
+    entry = report.as_json()["nodes"]["square"]["map"]
+    assert entry["items"] == count
+    assert entry["task_ids"] == [item_task_id(node.task_id, k) for k in range(count)]
+    assert "map" not in report.as_json()["nodes"]["numbers"]
+
+
+def check_failure(report, count: int, failing: int) -> None:
+    assert report.status == "FAILURE"
+    node = report.nodes["square"]
+    assert node.state == "FAILURE"
+    assert node.error.startswith(f"MapItemFailed: item {failing} of {count} failed (task "
+                                 f"{item_task_id(node.task_id, failing)}): ValueError: item {failing} failed on "
+                                 "purpose"), node.error
+    assert report.nodes["after"].state == "SKIPPED"
+    assert report.nodes["after"].reason == "after 'square' failed"
+    assert report.nodes["other"].state == "SUCCESS"  # not downstream of the failure: runs on
+    assert report.nodes["join"].state == "SKIPPED"
+
+
+# --- the embedded worker -----------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+@pytest.mark.parametrize("count", [0, 1, 1000])
+def test_map_runs_once_per_item_embedded(count, strategy):
+    report = run_graph(mapped(count), local=True, strategy=strategy, timeout=90)
+    assert report.plan.strategy == ("exact" if strategy == "auto" else "canvas")
+    check_success(report, count)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_map_feeds_a_fan_in_embedded(strategy):
+    report = run_graph(mapped(5, fan_in=True), local=True, strategy=strategy, timeout=30)
+    check_success(report, 5)
+    assert report.nodes["join"].result == [[0, 1, 4, 9, 16], [0, 1]]  # graph.predecessors order
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_a_failing_item_fails_the_node_and_skips_its_descendants_embedded(strategy):
+    report = run_graph(mapped(6, fail_on=3, fan_in=True), local=True, strategy=strategy, timeout=30)
+    check_failure(report, 6, 3)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_a_map_over_something_else_than_a_list_fails_naming_the_node(strategy):
+    from workload.tasks import echo
+
+    graph = mapped(3)
+    graph.nodes["numbers"]["task"] = echo.si({"not": "a list"})
+    report = run_graph(graph, local=True, strategy=strategy, timeout=30)
+    assert report.nodes["square"].state == "FAILURE"
+    assert "map node 'square' needs a list from its predecessor, got dict" in report.nodes["square"].error
+    assert report.nodes["after"].state == "SKIPPED"
+
+
+# --- Redis, prefork workers --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    """Two prefork workers of the workload app on a redis-server of their own."""
+    with redis_server() as base:
+        url = f"{base}/0"
+        with Workers("workload.tasks", url, url, count=2, concurrency=3):
+            yield url
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+@pytest.mark.parametrize("count", [0, 1, 1000])
+def test_map_runs_once_per_item_on_redis(count, strategy, redis_cluster):
+    report = run_graph(mapped(count), broker=redis_cluster, backend=redis_cluster, strategy=strategy, timeout=120)
+    check_success(report, count)
+    assert report.nodes["square"].worker.startswith("w")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_map_feeds_a_fan_in_and_a_failing_item_fails_it_on_redis(strategy, redis_cluster):
+    report = run_graph(mapped(5, fan_in=True), broker=redis_cluster, backend=redis_cluster, strategy=strategy,
+                       timeout=60)
+    check_success(report, 5)
+    assert report.nodes["join"].result == [[0, 1, 4, 9, 16], [0, 1]]
+    report = run_graph(mapped(6, fail_on=3, fan_in=True), broker=redis_cluster, backend=redis_cluster,
+                       strategy=strategy, timeout=60)
+    check_failure(report, 6, 3)
+
+
+@pytest.mark.timeout(120)
+def test_format_python_source_runs_in_a_plain_process_on_redis(redis_cluster, tmp_path):
+    path = write_graph_file(tmp_path, """
+        from workload.tasks import echo, numbers, square
+        graph = nx.DiGraph()
+        graph.add_node("numbers", task=numbers.si(7))
+        graph.add_node("square", task=square.s(), map=True)
+        graph.add_node("other", task=numbers.si(2))
+        graph.add_node("join", task=echo.s())
+        graph.add_edges_from([("numbers", "square"), ("square", "join"), ("other", "join")])
+    """)
+    result = planner_cli("plan", path, "--format", "python")
+    assert result.returncode == 0, result.stderr
+    source = tmp_path / "canvas.py"
+    source.write_text(result.stdout)
+    assert "from planner.tasks import map_items" in result.stdout
+    driver = (f"from workload.tasks import app\napp.conf.update(broker_url={redis_cluster!r}, "
+              f"result_backend={redis_cluster!r})\nnamespace = {{}}\n"
+              f"exec(open({str(source)!r}).read(), namespace)\n"
+              "import json\nprint(json.dumps(namespace['canvas'].apply_async().get(timeout=60)))\n")
+    env = {"PYTHONPATH": f"{ROOT}:{TESTS}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", driver], capture_output=True, text=True, timeout=90, env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [[0, 1, 4, 9, 16, 25, 36], [0, 1]]
+
+
+# --- validation, plan and render -----------------------------------------------------------------------------
+
+BAD_MAPS = [
+    ("g.add_node('b', task=square.si(2), map=True)\ng.add_edge('a', 'b')",
+     "node 'b': map=True calls the task with each item as its first argument: use .s(), not .si()"),
+    ("g.add_node('b', task=square.s(), map=True)",
+     "node 'b': map=True needs exactly one predecessor (whose result is the list to map over), it has 0"),
+    ("g.add_node('b', task=echo.s(), map=True)\ng.add_edge('a', 'b')\ng.add_node('c', task=numbers.si(1))\n"
+     "g.add_edge('c', 'b')",
+     "node 'b': map=True needs exactly one predecessor (whose result is the list to map over), it has 2"),
+    ("g.add_node('b', task=square.s(), map='yes')\ng.add_edge('a', 'b')",
+     "node 'b': 'map' must be True or False, got 'yes'"),
+]
+
+
+@pytest.mark.parametrize(("body", "message"), BAD_MAPS)
+def test_bad_map_nodes_are_one_line_errors(body, message, tmp_path):
+    path = write_graph_file(tmp_path, "from workload.tasks import echo, numbers, square\ng = nx.DiGraph()\n"
+                                      "g.add_node('a', task=numbers.si(3))\n" + body + "\ngraph = g\n")
+    for command in ("plan", "run"):
+        result = planner_cli(command, path, *(["--local"] if command == "run" else []))
+        assert result.returncode == 2, result
+        assert result.stderr.strip().splitlines() == [f"planner: error: {path}: {message}"]
+
+
+def test_node_link_json_map_field(tmp_path):
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps({"nodes": [{"id": "a", "task": "workload.tasks.numbers", "args": [3],
+                                           "immutable": True},
+                                          {"id": "b", "task": "workload.tasks.square", "map": True}],
+                                "links": [{"source": "a", "target": "b"}]}))
+    result = planner_cli("run", path, "--local", "--json", tmp_path / "run.json")
+    assert result.returncode == 0, result.stderr
+    assert read_json(tmp_path / "run.json")["nodes"]["b"]["result"] == [0, 1, 4]
+    path.write_text(path.read_text().replace('"map": true', '"map": 1'))
+    result = planner_cli("plan", path)
+    assert result.returncode == 2
+    assert "node 'b': 'map' must be true or false, got 1 (a number)" in result.stderr
