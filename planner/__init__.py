@@ -3,6 +3,9 @@
 >>> from planner import load_graph, make_plan, to_canvas, signatures   # doctest: +SKIP
 >>> graph = load_graph("examples/etl/graph.py")                        # doctest: +SKIP
 >>> canvas, task_ids = to_canvas(make_plan(graph), signatures(graph))  # doctest: +SKIP
+>>> run = submit(graph)                       # returns at once   # doctest: +SKIP
+>>> attach(run.id).wait(timeout=60).status                          # doctest: +SKIP
+'SUCCESS'
 """
 
 from .errors import PlannerError
@@ -18,8 +21,17 @@ def to_canvas(plan, sigs, task_ids=None):
     return emit(plan, sigs, task_ids)
 
 
+def __getattr__(name: str):
+    # The run API (planner.api) is loaded on first use: `import planner` stays light.
+    if name in ("submit", "attach", "Run"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'planner' has no attribute {name!r}")
+
+
 __all__ = [
-    "Chain", "Chord", "Group", "Plan", "PlannerError", "Task",
-    "load_graph", "make_plan", "signatures", "structure", "to_canvas", "validate",
+    "Chain", "Chord", "Group", "Plan", "PlannerError", "Run", "Task",
+    "attach", "load_graph", "make_plan", "signatures", "structure", "submit", "to_canvas", "validate",
 ]
 __version__ = "0.1.0"

@@ -18,6 +18,7 @@ from .plan import Plan
 
 SUCCESS, FAILURE, SKIPPED, UNFINISHED = "SUCCESS", "FAILURE", "SKIPPED", "UNFINISHED"
 TIMEOUT = "TIMEOUT"
+CANCELLED = "CANCELLED"  # Run.cancel(): what had not run never will
 RUNNING = "RUNNING"  # a snapshot of a run still going (planner status, Run.report())
 STALLED = "STALLED"  # nothing progressed for --stall-timeout seconds and no worker held a node
 
@@ -66,7 +67,7 @@ class NodeRun:
 @dataclass
 class RunReport:
     """The outcome of a run: ``status`` is SUCCESS, FAILURE, TIMEOUT or
-    STALLED (then ``stall`` says what waited where), or RUNNING in a
+    STALLED (then ``stall`` says what waited where), CANCELLED, or RUNNING in a
     snapshot of a live run (``planner status``). ``parameters`` are the
     graph function's, as :func:`planner.parameters.as_json` records them."""
 
@@ -90,7 +91,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2, RUNNING: 0}.get(self.status, 1)
+        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2, RUNNING: 0, CANCELLED: 1}.get(self.status, 1)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from .plan import Chain, Chord, Group, Plan, Task, children, walk
 from .preflight import masked
 
 KEY_PREFIX = "planner-run-"
+CANCELLED_SUFFIX = "-cancelled"
 FORMAT = 1  # bumped when the record's layout changes
 
 
@@ -127,9 +128,9 @@ def key(run_id: str) -> str:
 
 def why_unstorable(app) -> str | None:
     """Why ``app``'s result backend cannot hold run records (None: it can)."""
-    from celery.backends.base import KeyValueStoreBackend
+    from celery.backends.base import BaseKeyValueStoreBackend
 
-    if isinstance(app.backend, KeyValueStoreBackend):
+    if isinstance(app.backend, BaseKeyValueStoreBackend):
         return None
     return (f"the result backend {masked(app.conf.result_backend)} keeps no run records (it is not a key-value "
             "store): attaching to a run by id needs a Redis result backend (redis://...)")
@@ -144,6 +145,17 @@ def store(app, record: RunRecord) -> str | None:
     return reason
 
 
+def mark_cancelled(app, run_id: str) -> None:
+    """Say in the backend that ``run_id`` was cancelled (its followers stop
+    waiting for nodes that will never be sent)."""
+    if why_unstorable(app) is None:
+        app.backend.set(key(run_id) + CANCELLED_SUFFIX, "1")
+
+
+def cancelled(app, run_id: str) -> bool:
+    return why_unstorable(app) is None and app.backend.get(key(run_id) + CANCELLED_SUFFIX) is not None
+
+
 def load(app, run_id: str) -> RunRecord:
     """The record of ``run_id`` in ``app``'s result backend; one-line
     :class:`PlannerError` when it cannot be read or is not there."""
@@ -152,10 +164,9 @@ def load(app, run_id: str) -> RunRecord:
         raise PlannerError(f"cannot attach to run '{run_id}': {reason}")
     raw = app.backend.get(key(run_id))
     if raw is None:
-        expires = app.backend.expires
-        kept = f"runs are kept {expires:g} s (result_expires)" if expires else "runs are kept as results are"
         raise PlannerError(f"no run '{run_id}' in the result backend {masked(app.conf.result_backend)}: "
-                           f"unknown id, or its record expired ({kept})")
+                           "unknown id, or its record expired (records expire with the results, after the "
+                           "submitting app's result_expires: Celery's default is 1 day)")
     try:
         return RunRecord.from_json(raw)
     except (ValueError, KeyError, TypeError, IndexError) as error:

@@ -20,7 +20,18 @@ from typing import Callable
 
 from .follow import Watcher, large_results
 from .mapping import describe_maps
-from .outcome import FAILURE, STALLED, SUCCESS, TIMEOUT, UNFINISHED, NodeRun, Progress, RunReport, explain_skips
+from .outcome import (
+    CANCELLED,
+    FAILURE,
+    STALLED,
+    SUCCESS,
+    TIMEOUT,
+    UNFINISHED,
+    NodeRun,
+    Progress,
+    RunReport,
+    explain_skips,
+)
 from .record import RunRecord
 from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
 from .submission import cancel
@@ -47,13 +58,16 @@ def report_of(record: RunRecord, nodes: dict[str, NodeRun], timeout: float | Non
 def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, timeout: float | None = None,
            on_progress: Callable[[Progress], None] | None = None, max_result_bytes: int = MAX_RESULT_BYTES,
            poll_interval: float = POLL_INTERVAL, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-           watcher: Watcher | None = None, stop_at_end: bool = True) -> RunReport:
+           watcher: Watcher | None = None, stop_at_end: bool = True,
+           cancelled: Callable[[], bool] | None = None) -> RunReport:
     """Follow the run of ``record`` on ``app`` (its result backend; its
     broker, to ask workers what they hold) until every node is over,
     ``timeout`` seconds pass, or ``stall_timeout`` seconds in which nothing
     moved (see :mod:`planner.stall`). With ``stop_at_end`` (the run's own
     command) a timeout, a stall or Ctrl-C also cancels what has not run;
-    an observer leaves the run alone."""
+    an observer leaves the run alone. ``cancelled()`` (asked every
+    second) says the run was cancelled: it ends CANCELLED once no worker
+    holds a node (what was not sent never will be)."""
     nodes = nodes if nodes is not None else nodes_of(record)
     plan = record.plan
     report = report_of(record, nodes, timeout)
@@ -64,6 +78,7 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     began = time.monotonic()
     deadline = None if timeout is None else began + timeout
     over_at_once = None
+    was_cancelled, next_look = False, began
     try:
         while True:
             finished_now = watcher.poll()
@@ -75,6 +90,11 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
                 on_progress(progress)
             if watcher.over:
                 report.status = FAILURE if watcher.failed else SUCCESS
+                break
+            if cancelled is not None and not was_cancelled and time.monotonic() >= next_look:
+                was_cancelled, next_look = cancelled(), time.monotonic() + 1.0
+            if was_cancelled and not any(node.running for node in nodes.values() if node.state == UNFINISHED):
+                report.status = CANCELLED
                 break
             if deadline is not None and time.monotonic() >= deadline:
                 report.status = TIMEOUT

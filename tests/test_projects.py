@@ -7,6 +7,7 @@ worker, and runs that stand still."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from datetime import date, datetime
@@ -396,3 +397,51 @@ def test_no_worker_is_answered_at_once_on_redis(shop_cluster):
         assert time.monotonic() - started < 2.0  # the pings alone took 3.3 s before
     finally:
         app.close()
+
+
+# --- the README's API example ------------------------------------------------------------------------------
+
+FOLLOW_VIEWS = """
+import json, sys, time
+from shop.views import nightly_report, nightly_status
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    states = nightly_status(sys.argv[1])
+    if all(state in ("SUCCESS", "FAILURE", "SKIPPED") for state in states.values()):
+        break
+    time.sleep(0.2)
+print(json.dumps({"states": states, "report": nightly_report(sys.argv[1])}))
+"""
+
+
+def readme_python_block(after: str) -> str:
+    from runhelp import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("```python\n", readme.index(after)) + len("```python\n")
+    return readme[start:readme.index("```", start)]
+
+
+@pytest.mark.timeout(150)
+def test_the_readme_api_example_runs_as_written(shop_cluster):
+    """``shop/views.py`` exactly as the README has it: one process submits
+    (a view), another follows the run by id (another view)."""
+    import sys
+
+    project = shop_cluster["project"]
+    (project / "shop" / "views.py").write_text(readme_python_block("A web request starts a run"))
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+    def view(code: str, *args) -> str:
+        result = subprocess.run([sys.executable, "-c", code, *args], cwd=project, env=environment,
+                                capture_output=True, text=True, timeout=90)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    run_id = view("from shop.views import start_nightly; print(start_nightly('2026-11-27')['run_id'])").strip()
+    followed = json.loads(view(FOLLOW_VIEWS, run_id))
+    assert followed["states"] == {name: "SUCCESS" for name in followed["report"]["nodes"]}
+    report = followed["report"]
+    assert report["status"] == "SUCCESS" and report["run_id"] == run_id
+    assert report["parameters"] == {"day": "2026-11-27"} and report["nodes"]["report"]["result"] == 6
+    assert report["nodes"]["charge_eu"]["worker"] == shop_cluster["billing"]

@@ -17,6 +17,7 @@ from .common import app, settings
 from . import plan_command  # noqa: F401
 from . import render_command  # noqa: F401
 from . import run_command  # noqa: F401
+from . import status_command  # noqa: F401
 from . import lint_command  # noqa: F401
 # isort: on
 

@@ -127,3 +127,20 @@ def deadline(seconds: float | None):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def render_report(report, path) -> None:
+    """Draw the run's plan coloured by its nodes' states (``--render``); a
+    problem is a warning: the run's own outcome decides the exit code."""
+    try:
+        from ..render import render_file
+    except ImportError:
+        typer.echo("planner: warning: --render needs planner.render, which is not available", err=True)
+        return
+    states = {name: node.state for name, node in report.nodes.items()}
+    durations = {name: node.duration for name, node in report.nodes.items() if node.duration is not None}
+    try:
+        for warning in render_file(report.plan, str(path), states=states, durations=durations):
+            typer.echo(f"planner: warning: {warning}", err=True)
+    except PlannerError as error:
+        typer.echo(f"planner: warning: could not render {path}: {error}", err=True)

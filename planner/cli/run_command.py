@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..stall import DEFAULT_STALL_TIMEOUT
-from .common import PARAM_HELP, LoadTimeout, app, deadline, load, reports_errors
+from .common import PARAM_HELP, LoadTimeout, app, deadline, load, render_report, reports_errors
 from .plan_command import Strategy
 
 
@@ -79,7 +79,7 @@ def run_command(
     if json_file is not None:
         write_json(report, json_file)
     if render_file is not None:
-        _render(report, render_file)
+        render_report(report, render_file)
     if report.status == TIMEOUT:
         done = len(report.nodes) - report.count("UNFINISHED")
         _exit_now(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
@@ -95,20 +95,3 @@ def _exit_now(message: str, code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def _render(report, path: Path) -> None:
-    from ..errors import PlannerError
-
-    try:
-        from ..render import render_file
-    except ImportError:
-        typer.echo("planner: warning: --render needs planner.render, which is not available", err=True)
-        return
-    states = {name: node.state for name, node in report.nodes.items()}
-    durations = {name: node.duration for name, node in report.nodes.items() if node.duration is not None}
-    try:
-        for warning in render_file(report.plan, str(path), states=states, durations=durations):
-            typer.echo(f"planner: warning: {warning}", err=True)
-    except PlannerError as error:  # the run's own outcome decides the exit code
-        typer.echo(f"planner: warning: could not render {path}: {error}", err=True)

@@ -1,0 +1,61 @@
+"""``planner status RUN_ID``: the table, JSON and diagram of any run, live
+or finished, from any machine that reaches its result backend; ``--wait``
+follows it to the end as ``planner run`` does."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..stall import DEFAULT_STALL_TIMEOUT
+from .common import app, fail, render_report, reports_errors
+
+
+@app.command("status")
+@reports_errors
+def status_command(
+    run_id: str = typer.Argument(..., metavar="RUN_ID", help="The id 'planner run' printed (or Run.id)."),
+    broker: Optional[str] = typer.Option(None, "--broker", help="Broker URL (default: $CELERY_BROKER_URL); "
+                                         "lets --wait ask workers what they hold."),
+    backend: Optional[str] = typer.Option(None, "--backend", help="Result backend URL holding the run (default: "
+                                          "$CELERY_RESULT_BACKEND, or the Redis broker)."),
+    json_file: Optional[Path] = typer.Option(None, "--json", help="Write the per-node report as JSON (as run)."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the run to its end, with run's progress display."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Stop waiting after S seconds (exit "
+                                            "124); the run goes on."),
+    render_file: Optional[Path] = typer.Option(None, "--render", help="Draw the state-coloured diagram."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
+):
+    """Show a run by id (exit 0 succeeded or still running, 1 a node failed,
+    2 no such run or an unreachable backend, 124 --wait timed out)."""
+    from rich.console import Console
+
+    from ..api import attach
+    from ..outcome import STALLED, TIMEOUT
+    from ..report import print_report, progress_printer, write_json
+
+    run = attach(run_id, broker=broker or os.environ.get("CELERY_BROKER_URL"),
+                 backend=backend or os.environ.get("CELERY_RESULT_BACKEND"))
+    if wait:
+        progress = progress_printer(Console(stderr=True), quiet)
+        try:
+            report = run.wait(timeout, on_progress=progress.update, stall_timeout=DEFAULT_STALL_TIMEOUT)
+        finally:
+            progress.close()
+    else:
+        report = run.report()
+    if not quiet:
+        print_report(report, Console())
+    if json_file is not None:
+        write_json(report, json_file)
+    if render_file is not None:
+        render_report(report, render_file)
+    if report.status == TIMEOUT:
+        done = len(report.nodes) - report.count("UNFINISHED")
+        fail(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished (the run goes on)", 124)
+    if report.status == STALLED:
+        fail(report.stall, 2)
+    raise typer.Exit(report.exit_code)

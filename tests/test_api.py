@@ -1,0 +1,254 @@
+"""The Python API (``planner.submit`` / ``attach`` / ``Run``) and ``planner
+status``: a run submitted in one process, attached to and waited for in
+another, followed with ``planner status --wait --json`` in a third, on a
+real Redis with ``celery worker`` processes; cancel; the run record's
+expiry; ``local=True`` on the embedded worker; the status of finished runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import networkx as nx
+import pytest
+import redis
+from runhelp import ROOT, TESTS, planner_cli, read_json, write_graph_file
+from servers import Workers, redis_server
+
+import planner
+from planner.errors import PlannerError
+
+NODE_KEYS = {"state", "result", "error", "task_id", "started", "finished", "worker", "tries", "reason"}
+REPORT_KEYS = {"status", "run_id", "parameters", "nodes"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two workers of the workload app on a redis-server of their own."""
+    with redis_server() as base:
+        url = f"{base}/0"
+        with Workers("workload.tasks", url, url, count=2, concurrency=3):
+            yield url
+
+
+DIAMOND = """
+    from workload.tasks import step, boom
+    graph = nx.DiGraph()
+    graph.add_node("extract", task=step.s(node="extract", sleep={sleep}))
+    graph.add_node("left", task=step.s(node="left", sleep={sleep}))
+    graph.add_node("right", task={right}.s(node="right"))
+    graph.add_node("load", task=step.s(node="load", sleep={sleep}))
+    graph.add_edges_from([("extract", "left"), ("extract", "right"), ("left", "load"), ("right", "load")])
+"""
+
+
+def diamond(tmp_path: Path, sleep: float = 0.0, failing: bool = False) -> Path:
+    return write_graph_file(tmp_path, DIAMOND.format(sleep=sleep, right="boom" if failing else "step"))
+
+
+def python(code: str, *args, timeout: float = 60, wait: bool = True):
+    """``python -c code args`` with the suite's folders on the path (a
+    process of its own, as another program using planner would be)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(TESTS), env.get("PYTHONPATH", "")])
+    command = [sys.executable, "-c", code, *map(str, args)]
+    if not wait:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+SUBMIT = """
+import sys, planner
+from planner.graphfile import load_graph
+run = planner.submit(load_graph(sys.argv[1]), broker=sys.argv[2], backend=sys.argv[2], parameters={"day": "x"})
+print(run.id)
+print(json.dumps(run.status()))
+""".replace("import sys,", "import json, sys,")
+
+ATTACH_AND_WAIT = """
+import json, sys, planner
+report = planner.attach(sys.argv[1], broker=sys.argv[2], backend=sys.argv[2]).wait(timeout=40)
+from planner.report import write_json
+write_json(report, sys.argv[3])
+"""
+
+
+def schema(report: dict) -> tuple:
+    return set(report), {name: set(node) for name, node in report["nodes"].items()}
+
+
+@pytest.mark.timeout(120)
+def test_submit_attach_and_status_agree_across_three_processes(cluster, tmp_path):
+    path = diamond(tmp_path, sleep=0.6)
+    submitted = python(SUBMIT, path, cluster)
+    assert submitted.returncode == 0, submitted.stderr
+    run_id, states = submitted.stdout.splitlines()
+    # submit returned at once: the run goes on after the submitting process ended
+    assert json.loads(states)["load"] in ("PENDING", "RUNNING")
+    waiter = python(ATTACH_AND_WAIT, run_id, cluster, tmp_path / "attached.json", wait=False)
+    status = planner_cli("status", run_id, "--broker", cluster, "--wait", "--json", tmp_path / "status.json",
+                         timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert waiter.wait(60) == 0, waiter.stderr.read()
+    attached, followed = read_json(tmp_path / "attached.json"), read_json(tmp_path / "status.json")
+    assert status.stdout.count("SUCCESS") >= 4 and "[4/4]" in status.stderr  # run's progress display
+    ran = planner_cli("run", path, "--broker", cluster, "--json", tmp_path / "run.json", timeout=60)
+    assert ran.returncode == 0, ran.stderr
+    reference = read_json(tmp_path / "run.json")
+    assert set(reference) == REPORT_KEYS and all(set(node) == NODE_KEYS for node in reference["nodes"].values())
+    assert schema(attached) == schema(followed) == schema(reference)
+    for report in (attached, followed):
+        assert report["run_id"] == run_id and report["status"] == "SUCCESS"
+        assert report["parameters"] == {"day": "x"}
+    assert attached["nodes"] == followed["nodes"]
+    assert attached["nodes"]["load"]["result"]["got"] == ["left", "right"]
+    assert all(node["worker"].startswith("w") for node in attached["nodes"].values())
+
+
+@pytest.mark.timeout(90)
+def test_planner_run_prints_its_id_and_status_shows_the_finished_run(cluster, tmp_path):
+    path = diamond(tmp_path, failing=True)
+    ran = planner_cli("run", path, "--broker", cluster, "--json", tmp_path / "run.json", timeout=60)
+    assert ran.returncode == 1, ran.stderr
+    first = ran.stderr.splitlines()[0]
+    reference = read_json(tmp_path / "run.json")
+    run_id = reference["run_id"]
+    assert first == f"run id: {run_id}  (follow it elsewhere: planner status {run_id} --wait)"
+    shown = planner_cli("status", run_id, "--backend", cluster, "--json", tmp_path / "status.json",
+                        "--render", tmp_path / "status.dot", timeout=60)
+    assert shown.returncode == 1, shown.stderr  # as run: a node failed
+    assert read_json(tmp_path / "status.json") == reference
+    assert "FAILED" in shown.stdout.upper() and "right" in shown.stdout
+    assert "ValueError: right failed on purpose" in shown.stdout
+    drawing = (tmp_path / "status.dot").read_text()
+    assert "FAILURE" in drawing and "SKIPPED" in drawing
+    waited = planner_cli("status", run_id, "--backend", cluster, "--wait", "--json", tmp_path / "waited.json")
+    assert waited.returncode == 1 and read_json(tmp_path / "waited.json")["nodes"] == reference["nodes"]
+
+
+@pytest.mark.timeout(60)
+def test_status_errors_are_one_line(cluster, tmp_path):
+    from servers import free_port
+
+    missing = planner_cli("status", "no-such-run", "--backend", cluster)
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"planner: error: no run 'no-such-run' in the result backend {cluster}: unknown id, or its record expired "
+        "(records expire with the results, after the submitting app's result_expires: Celery's default is 1 day)"]
+    dead = planner_cli("status", "x", "--backend", f"redis://:secret@127.0.0.1:{free_port()}/0")
+    assert dead.returncode == 2 and len(dead.stderr.strip().splitlines()) == 1
+    assert dead.stderr.startswith("planner: error: cannot reach the result backend at redis://:**@127.0.0.1:")
+    assert "secret" not in dead.stderr
+    nowhere = planner_cli("status", "x")
+    assert nowhere.returncode == 2 and "no result backend to read it from" in nowhere.stderr
+    rpc = planner_cli("status", "x", "--backend", "rpc://")
+    assert rpc.returncode == 2 and len(rpc.stderr.strip().splitlines()) == 1
+    assert "keeps no run records (it is not a key-value store)" in rpc.stderr
+
+
+CHAIN = 10
+
+
+def chain_graph(tally: str) -> nx.DiGraph:
+    from workload.tasks import counted
+
+    graph = nx.DiGraph()
+    names = [f"s{i}" for i in range(CHAIN)]
+    for name in names:
+        graph.add_node(name, task=counted.s(node=name, sleep=0.3, tally=tally))
+    nx.add_path(graph, names)
+    return graph
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("strategy", ["canvas", "exact"])
+def test_cancel_stops_what_has_not_run(cluster, strategy):
+    client = redis.Redis.from_url(cluster)
+    client.delete("tally")
+    run = planner.submit(chain_graph(cluster), strategy=strategy, broker=cluster, backend=cluster)
+    time.sleep(0.8)
+    run.cancel()
+    other = planner.attach(run.id, broker=cluster, backend=cluster)
+    report = other.wait(timeout=20)
+    assert report.status in ("CANCELLED", "FAILURE"), report.as_json()
+    time.sleep(1.0)
+    ran = len(client.lrange("tally", 0, -1))
+    assert ran <= 5, f"{ran} of {CHAIN} nodes ran after cancel"
+    assert report.count("SUCCESS") < CHAIN
+    time.sleep(0.7)
+    assert len(client.lrange("tally", 0, -1)) == ran  # and nothing more
+    assert planner.attach(run.id, broker=cluster, backend=cluster).report().status in ("CANCELLED", "FAILURE")
+
+
+@pytest.mark.timeout(60)
+def test_the_run_record_expires_with_result_expires(redis_url):
+    from workload.tasks import app, step
+
+    graph = nx.DiGraph()
+    graph.add_node("a", task=step.s(node="a"))
+    client = redis.Redis.from_url(redis_url)
+    default = planner.submit(graph, broker=redis_url, backend=redis_url, preflight=False)
+    assert 86300 < client.ttl(f"planner-run-{default.id}") <= 86400  # Celery's default: one day
+    before = app.conf.result_expires
+    app.conf.result_expires = 2
+    try:
+        run = planner.submit(graph, broker=redis_url, backend=redis_url, preflight=False)
+    finally:
+        app.conf.result_expires = before
+    assert 0 < client.ttl(f"planner-run-{run.id}") <= 2
+    assert planner.attach(run.id, backend=redis_url).id == run.id
+    time.sleep(2.5)
+    with pytest.raises(PlannerError, match=f"no run '{run.id}' in the result backend .*unknown id, or its record "
+                                           "expired"):
+        planner.attach(run.id, backend=redis_url)
+
+
+@pytest.mark.timeout(60)
+def test_local_runs_on_the_embedded_worker_until_waited_for():
+    from workload.tasks import step
+
+    graph = nx.DiGraph([("a", "b"), ("a", "c")])
+    for name in graph:
+        graph.nodes[name]["task"] = step.s(node=name, sleep=0.4)
+    run = planner.submit(graph, local=True)
+    assert run.status()["b"] in ("PENDING", "RUNNING")  # returned at once
+    assert any(t.name == "planner-embedded-worker" for t in threading.enumerate())
+    same = planner.attach(run.id)  # the same process reaches the embedded store
+    assert set(same.status()) == {"a", "b", "c"}
+    report = run.wait(timeout=30)
+    assert report.status == "SUCCESS" and report.run_id == run.id
+    assert set(report.as_json()) == REPORT_KEYS
+    assert report.nodes["b"].result["got"] == "a"
+    assert not any(t.name == "planner-embedded-worker" for t in threading.enumerate())
+    assert run.status() == {"a": "SUCCESS", "b": "SUCCESS", "c": "SUCCESS"}
+    with planner.submit(graph, local=True) as again:
+        assert again.id != run.id
+    assert not any(t.name == "planner-embedded-worker" for t in threading.enumerate())
+
+
+def test_submit_reports_bad_graphs_as_run_does():
+    from workload.tasks import step
+
+    cycle = nx.DiGraph([("a", "b"), ("b", "a")])
+    for name in cycle:
+        cycle.nodes[name]["task"] = step.s(node=name)
+    with pytest.raises(PlannerError, match="^graph: the graph has a cycle: a -> b -> a$"):
+        planner.submit(cycle)
+    lone = nx.DiGraph()
+    lone.add_node("a", task=step.s(node="a"))
+    with pytest.raises(PlannerError, match="unknown strategy 'fast'"):
+        planner.submit(lone, strategy="fast")
+    with pytest.raises(PlannerError, match="the app 'workload' has no broker: .* local=True"):
+        planner.submit(lone)
+    with pytest.raises(PlannerError, match="cannot be read by task id"):
+        planner.submit(lone, broker="redis://127.0.0.1:1/0", backend="rpc://")
+
+
+def test_import_planner_stays_light():
+    result = python("import sys, planner; print('celery' in sys.modules, callable(planner.submit))")
+    assert result.stdout.split() == ["False", "True"], result.stderr
