@@ -66,6 +66,7 @@ class Run:
     def report(self) -> RunReport:
         """The run's report as it stands: status RUNNING while it goes on,
         else SUCCESS or FAILURE."""
+        from .mapping import describe_maps
         from .waiting import elapsed, report_of
 
         self._poll()
@@ -75,6 +76,7 @@ class Run:
         if not over and not any(node.running for node in self.nodes.values()) and self._cancelled():
             report.status = CANCELLED
         explain_skips(self.record.plan, self.nodes)
+        describe_maps(self.app.backend, self.nodes)
         report.elapsed = elapsed(self.record, self.nodes, finished_before=over)
         return report
 
