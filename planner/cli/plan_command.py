@@ -53,15 +53,13 @@ def plan_command(
     if plan.strategy == "exact":
         # The tree is the canvas decomposition; exact dispatch does not impose its ordering.
         typer.echo("exact dispatch: each node is sent when its own predecessors finish; its canvas shape:")
-    for line in tree_lines(plan):
-        typer.echo(printable(line))
-    typer.echo("")
+    lines = [*tree_lines(plan), ""]
     if values:
         from ..parameters import assignments
 
-        typer.echo(printable(f"parameters:      {assignments(values)}"))
-    for line in summary_lines(summarize(plan)):
-        typer.echo(printable(line))
+        lines.append(f"parameters:      {assignments(values)}")
+    lines += summary_lines(summarize(plan))
+    typer.echo("\n".join(map(printable, lines)))  # one write: a 100k-node tree is 100k lines
 
 
 def _list_parameters(graph_file: str, attribute: str, format: "PlanFormat") -> None:
