@@ -115,6 +115,7 @@ def summarize(plan: Plan) -> dict:
         "critical_path_cost": length,
         "canvas": shape,
         "gathered_inputs": gathers,
+        "map_nodes": [str(node) for node, mapped in graph.nodes(data="map") if mapped],
         "added_dependencies": [list(edge) for edge in plan.added],
         "added_dependency_costs": added_edge_costs(graph, plan.added) if plan.added else [],
     }
@@ -164,6 +165,8 @@ def _task_text(plan: Plan, task: Task) -> str:
     text = f"{task.name}  {attrs.get('label', '')}".rstrip()
     if attrs.get("immutable"):
         text += "  [.si: takes no input]"
+    if attrs.get("map"):
+        text += "  [map: once per item of its input, in parallel]"
     if task.gather == ():
         text += "  [sent immutable: no predecessors]"
     elif task.gather:
@@ -215,6 +218,9 @@ def plan_json(plan: Plan, **extra) -> str:
 def plan_dict(plan: Plan) -> dict:
     """Everything ``planner plan --format json`` shows; ``nodes`` holds the
     queue, time limits and retry policy of nodes that differ from Celery's
-    defaults (:mod:`planner.behaviour`)."""
+    defaults (:mod:`planner.behaviour`), and ``"map": true`` on map nodes."""
     behaviour = {name: attrs["behaviour"] for name, attrs in plan.graph.nodes(data=True) if attrs.get("behaviour")}
+    for name in plan.graph:  # a map node says so beside its behaviour
+        if plan.graph.nodes[name].get("map"):
+            behaviour[name] = {**behaviour.get(name, {}), "map": True}
     return {"plan": tree_dict(plan.root), "summary": summarize(plan), "nodes": behaviour}

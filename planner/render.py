@@ -58,6 +58,7 @@ class Box:
     critical: bool = False
     immutable: bool = False
     gathered: bool = False
+    stacked: bool = False  # a map node: its task runs once per item
 
     @property
     def folded(self) -> bool:
@@ -91,10 +92,11 @@ class Diagram:
     caption: str = ""  # how the plan runs, and why
 
 
-def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> Diagram:
+def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, items=None) -> Diagram:
     """The plan as plain drawing data: boxes, clusters nested as the canvas
     nests, and edges. ``collapse`` folds runs of ``FOLD_MIN`` or more
-    consecutive plain tasks of a chain into one box.
+    consecutive plain tasks of a chain into one box. A map node is a
+    stacked box; ``items`` (node → item count, after a run) shows ``×N``.
 
     >>> import networkx as nx
     >>> from planner.analysis import plan_canvas
@@ -102,7 +104,7 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
     >>> [box.lines[0] for box in d.boxes.values()]
     ['a → … → c (3 tasks)']
     """
-    states, durations = states or {}, durations or {}
+    states, durations, items = states or {}, durations or {}, items or {}
     graph = plan.graph
     path, _ = critical_path(graph) if len(graph) else ([], 0.0)
     on_path = set(path)
@@ -116,6 +118,10 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
         immutable = bool(attrs.get("immutable"))
         if immutable:
             lines.append("takes no input (.si)")
+        stacked = bool(attrs.get("map"))
+        if stacked:
+            count = items.get(task.name)
+            lines.append(f"map ×{count} items" if count is not None else "map: once per item")
         if task.gather == ():
             lines.append("sent immutable")
         elif task.gather:
@@ -129,7 +135,7 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
         if status:
             lines.append(status)
         boxes[task.name] = Box(task.name, (task.name,), lines, state, task.name in on_path,
-                               immutable, bool(task.gather))
+                               immutable, bool(task.gather), stacked)
         owner[task.name] = task.name
         return task.name
 
@@ -159,8 +165,8 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False) -> 
             return list(zip(subs, roles, strict=True))
         out, run = [], []
         for sub, role in [*zip(subs, roles, strict=True), (None, "")]:
-            if isinstance(sub, Task) and sub.gather is None:
-                run.append(sub)
+            if isinstance(sub, Task) and sub.gather is None and not graph.nodes[sub.name].get("map"):
+                run.append(sub)  # a map node keeps its own (stacked) box
                 continue
             out += [(run, "")] if len(run) >= FOLD_MIN else [(t, "") for t in run]
             run = []
@@ -291,7 +297,7 @@ def dot_label(lines: list[str]) -> str:
     return '"' + "\\n".join(escaped) + '"'
 
 
-def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False) -> str:
+def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False, items=None) -> str:
     """The plan as Graphviz DOT source.
 
     >>> import networkx as nx
@@ -299,7 +305,7 @@ def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False) -> s
     >>> 'subgraph cluster_0' in to_dot(plan_canvas(nx.DiGraph([("a", "b")])))
     True
     """
-    d = diagram(plan, states, durations, collapse)
+    d = diagram(plan, states, durations, collapse, items)
     ids = _dot_ids(d.boxes, plan.graph)
     out = [
         "digraph plan {",
@@ -343,6 +349,8 @@ def _dot_box_attrs(box: Box) -> str:
     styles = ["rounded", "filled"]
     if box.folded:
         attrs.append("peripheries=2")
+    if box.stacked:  # a stack of boxes: one call per item
+        attrs.append("shape=box3d")
     if box.immutable:
         styles.append("dashed")
     if box.critical:
@@ -359,6 +367,8 @@ def _dot_legend(d: Diagram) -> str:
     rows = [f'<tr>{key}><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>']
     if any(box.immutable for box in d.boxes.values()):
         rows.append(f'<tr>{key}>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>')
+    if any(box.stacked for box in d.boxes.values()):
+        rows.append(f'<tr>{key}>▤</td><td align="left">stacked box: map node, its task runs once per item</td></tr>')
     if d.added:
         rows.append(f'<tr>{key}><font color="{ADDED_COLOUR}">- - →</font></td>'
                     f'<td align="left">added: the plan waits for this, the graph does not need it</td></tr>')
@@ -372,11 +382,11 @@ def _dot_legend(d: Diagram) -> str:
     return f'<table border="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
 
 
-def to_graphviz(plan: Plan, states=None, durations=None, collapse: bool = False):
+def to_graphviz(plan: Plan, states=None, durations=None, collapse: bool = False, items=None):
     """The DOT as a ``graphviz.Source`` (shows inline in Jupyter)."""
     import graphviz
 
-    return graphviz.Source(to_dot(plan, states, durations, collapse))
+    return graphviz.Source(to_dot(plan, states, durations, collapse, items))
 
 
 # -- Mermaid ---------------------------------------------------------------
@@ -463,6 +473,15 @@ def mermaid_text(text: str, newline: str = "<br/>") -> str:
     return "".join(out)
 
 
+def _shape_label(label: str) -> str:
+    """A :func:`mermaid_text` label for the ``@{ shape: ..., label: "..." }``
+    syntax, which reads more after decoding entities: a backslash escapes the
+    next character, and ``_`` is Markdown emphasis. A zero-width non-joiner
+    after each stops both (found by drawing them with real Mermaid)."""
+    backslash = _MERMAID_ENTITIES["\\"]
+    return label.replace(backslash, backslash + _ZWNJ).replace("_", "_" + _ZWNJ)
+
+
 def cut_line(line: str, limit: int = MERMAID_LINE_MAX) -> str:
     """``line`` cut in the middle to ``limit`` characters (names that share a
     prefix usually differ at the end, so both ends stay).
@@ -533,10 +552,14 @@ class _MermaidLines:
         self.depth -= 1
         self.add("end")
 
-    def node(self, node_id: str, lines: list[str], classes=(), folded: bool = False, cut: bool = True) -> None:
+    def node(self, node_id: str, lines: list[str], classes=(), folded: bool = False, cut: bool = True,
+             stacked: bool = False) -> None:
         shown = [cut_line(line) for line in lines] if cut else lines
         label = "<br/>".join(mermaid_text(line) for line in shown) or " "
-        self.add(f'{node_id}[["{label}"]]' if folded else f'{node_id}["{label}"]')
+        if stacked:  # Mermaid's stacked rectangles ("procs": multiple processes)
+            self.add(f'{node_id}@{{ shape: procs, label: "{_shape_label(label)}" }}')
+        else:
+            self.add(f'{node_id}[["{label}"]]' if folded else f'{node_id}["{label}"]')
         for name in classes:
             self.classes.setdefault(name, []).append(node_id)
         if shown != lines:
@@ -570,7 +593,8 @@ def _box_classes(box: Box) -> list[str]:
     return classes + ["immutable"] * box.immutable + ["critical"] * box.critical
 
 
-def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, markdown: bool = False) -> str:
+def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, markdown: bool = False,
+               items=None) -> str:
     """The plan as a Mermaid flowchart (``markdown`` wraps it in a
     ```` ```mermaid ```` block, which GitHub renders). Node IDs are ``n0``,
     ``n1``...; names only appear in labels, escaped by :func:`mermaid_text`.
@@ -587,7 +611,7 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
     n0 ==> n1
     <BLANKLINE>
     """
-    text = mermaid_source(diagram(plan, states, durations, collapse))
+    text = mermaid_source(diagram(plan, states, durations, collapse, items))
     return f"```mermaid\n{text}```\n" if markdown else text
 
 
@@ -609,7 +633,7 @@ def mermaid_source(d: Diagram) -> str:
         else:
             ids[item] = f"n{len(ids)}"
             box = d.boxes[item]
-            out.node(ids[item], box.lines, _box_classes(box), box.folded)
+            out.node(ids[item], box.lines, _box_classes(box), box.folded, stacked=box.stacked)
     groups: dict[tuple[str, str], list[str]] = {}  # (tail, style) → heads: n0 --> n1 & n2
     for edge in d.edges:
         groups.setdefault((edge.tail, edge.style), []).append(edge.head)
@@ -635,6 +659,9 @@ def _mermaid_legend(d: Diagram, out: _MermaidLines) -> None:
         entries.append(("takes no input (.si)", ["immutable"], False))
     if any(box.folded for box in d.boxes.values()):
         entries.append(("folded chain steps", [], True))
+    stacked = any(box.stacked for box in d.boxes.values())
+    if stacked:
+        entries.append(("map node: its task runs once per item", [], False))
     if d.added:
         entries.append(("- - → added: the plan waits for this, the graph does not need it", ["addedkey"], False))
     if d.coloured:
@@ -644,7 +671,8 @@ def _mermaid_legend(d: Diagram, out: _MermaidLines) -> None:
     out.open("legend", "legend", True)
     row = [f"legend{i}" for i in range(len(entries))]
     for node_id, (text, classes, folded) in zip(row, entries, strict=True):
-        out.node(node_id, [text], classes, folded, cut=False)  # long text: Mermaid wraps it
+        out.node(node_id, [text], classes, folded, cut=False,  # long text: Mermaid wraps it
+                 stacked=stacked and text.startswith("map node"))
     for tail, head in zip(row, row[1:], strict=False):  # invisible links keep the samples in one row
         out.edge(tail, "invisible", [head])
     out.close()
@@ -724,18 +752,19 @@ def format_for(path: str, fmt: str | None = None) -> str:
     return FORMATS[suffix]
 
 
-def render_bytes(plan: Plan, fmt: str, states=None, durations=None, collapse: bool = False) -> tuple[bytes, list[str]]:
+def render_bytes(plan: Plan, fmt: str, states=None, durations=None, collapse: bool = False,
+                 items=None) -> tuple[bytes, list[str]]:
     """The diagram in ``fmt`` (see :func:`format_for`), and one-line warnings
     about it (a Mermaid diagram that Mermaid would refuse or replace)."""
     if fmt == "mermaid" or fmt == "markdown":
-        text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown")
+        text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown", items=items)
         return text.encode(), mermaid_warnings(text)
-    source = to_dot(plan, states, durations, collapse)
+    source = to_dot(plan, states, durations, collapse, items)
     return (source.encode() if fmt == "dot" else run_dot(source, fmt)), []
 
 
 def render_file(plan: Plan, path, fmt: str | None = None, states=None, durations=None,
-                collapse: bool = False) -> list[str]:
+                collapse: bool = False, items=None) -> list[str]:
     """Write the diagram to ``path``; the format comes from ``fmt`` or the
     extension. SVG/PNG/PDF need Graphviz's ``dot``; DOT and Mermaid do not.
     Returns the warnings of :func:`render_bytes`.
@@ -744,7 +773,7 @@ def render_file(plan: Plan, path, fmt: str | None = None, states=None, durations
     []
     """
     path = str(path)
-    data, warnings = render_bytes(plan, format_for(path, fmt), states, durations, collapse)
+    data, warnings = render_bytes(plan, format_for(path, fmt), states, durations, collapse, items)
     try:
         Path(path).write_bytes(data)
     except OSError as error:

@@ -114,8 +114,9 @@ RESULT_WIDTH = 40  # characters of a result shown in the table (--json has it wh
 
 
 def print_report(report: RunReport, console: Console) -> None:
-    """The per-node table (state, duration, worker, result or error), a
-    summary line and warnings."""
+    """The per-node table (state, duration, worker, result or error; a map
+    node's name says how many items it ran: ``resize ×5``), a summary line
+    and warnings."""
     retried = any(node.tries > 1 for node in report.nodes.values())
     table = Table(show_edge=False, pad_edge=False)
     columns = ("node", "state", "duration", "tries", "worker", "result / error") if retried else \
@@ -129,7 +130,8 @@ def print_report(report: RunReport, console: Console) -> None:
         else:
             outcome = node.error or (f"skipped: {node.reason}" if node.reason else "")
         tries = [str(node.tries or "-")] if retried else []
-        table.add_row(Text(printable(node.name)), f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, *tries,
+        name = printable(node.name) + (f" ×{node.items}" if node.items is not None else "")  # a map node's items
+        table.add_row(Text(name), f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, *tries,
                       node.worker or "-", Text(outcome))
     console.print(table)
     if report.parameters:

@@ -201,3 +201,71 @@ def test_node_link_json_map_field(tmp_path):
     result = planner_cli("plan", path)
     assert result.returncode == 2
     assert "node 'b': 'map' must be true or false, got 1 (a number)" in result.stderr
+
+
+def mapped_plan(names):
+    """A chain of awkwardly named nodes, every other one a map node."""
+    from test_render import awkward_plan
+
+    plan = awkward_plan(names)
+    for i, name in enumerate(names):
+        if i % 2 and not plan.graph.nodes[name].get("immutable"):
+            plan.graph.nodes[name]["map"] = True
+    return plan
+
+
+def test_map_nodes_are_stacked_boxes_in_real_mermaid(real_mermaid):
+    from test_render import MERMAID_AWKWARD, check_mermaid
+
+    from planner.render import to_mermaid
+
+    plan = mapped_plan(MERMAID_AWKWARD)
+    text = to_mermaid(plan)
+    assert text.count("shape: procs") == 1 + sum(bool(plan.graph.nodes[n].get("map")) for n in plan.graph)
+    check_mermaid(plan, text, real_mermaid)
+
+
+MAP_GRAPH = """
+    from workload.tasks import echo, numbers, square
+    graph = nx.DiGraph()
+    graph.add_node("numbers", task=numbers.si(7))
+    graph.add_node("square", task=square.s(), map=True)
+    graph.add_node("after", task=echo.s())
+    graph.add_edges_from([("numbers", "square"), ("square", "after")])
+"""
+
+
+def test_plan_shows_the_map_node_in_text_and_json(tmp_path):
+    path = write_graph_file(tmp_path, MAP_GRAPH)
+    text = planner_cli("plan", path)
+    assert text.returncode == 0, text.stderr
+    assert "  square  workload.tasks.square()  [map: once per item of its input, in parallel]" in text.stdout
+    assert "map nodes:       1 (square: once per item of a list known at run time)" in text.stdout
+    assert "strategy:        exact — map node square: the items are known only at run time" in text.stdout
+    data = json.loads(planner_cli("plan", path, "--format", "json").stdout)
+    assert data["nodes"] == {"square": {"map": True}}
+    assert data["summary"]["map_nodes"] == ["square"] and data["summary"]["strategy"] == "exact"
+    canvas = json.loads(planner_cli("plan", path, "--format", "json", "--strategy", "canvas").stdout)
+    assert canvas["summary"]["strategy"] == "canvas"
+
+
+def test_render_draws_a_stacked_box_and_the_item_count_after_a_run(tmp_path):
+    import shutil
+
+    if not shutil.which("dot"):
+        pytest.skip("Graphviz's dot is not installed (make installs it)")
+    path = write_graph_file(tmp_path, MAP_GRAPH)
+    result = planner_cli("render", path, "-o", tmp_path / "plan.dot")
+    assert result.returncode == 0, result.stderr
+    source = (tmp_path / "plan.dot").read_text()
+    assert '"square" [label="square\\nworkload.tasks.square()\\nmap: once per item"' in source
+    assert source.count("shape=box3d") == 1 and "stacked box: map node" in source
+    assert planner_cli("render", path, "-o", tmp_path / "plan.svg").returncode == 0
+    assert "map: once per item" in (tmp_path / "plan.svg").read_text()
+    result = planner_cli("run", path, "--local", "--render", tmp_path / "run.svg", "--json", tmp_path / "run.json")
+    assert result.returncode == 0, result.stderr
+    assert "map ×7 items" in (tmp_path / "run.svg").read_text()
+    assert "square ×7" in result.stdout  # the table
+    assert read_json(tmp_path / "run.json")["nodes"]["square"]["map"]["items"] == 7
+    result = planner_cli("run", path, "--local", "--render", tmp_path / "run.mmd")
+    assert "map ×7 items" in (tmp_path / "run.mmd").read_text()

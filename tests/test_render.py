@@ -193,6 +193,7 @@ def expected_clusters(plan):
 
 MERMAID_ARROW = re.compile(r" (-->|==>|-\.->(?:\|[^|]*\|)?|~~~) ")
 MERMAID_NODE = re.compile(r'^ *(\w+)(\[\[?)"(.*)"\]\]?$')
+MERMAID_STACKED = re.compile(r'^ *(\w+)@\{ shape: procs, label: "(.*)" \}$')  # a map node
 MERMAID_STYLES = re.compile(r"^(classDef|class|linkStyle|click) ")
 
 
@@ -248,6 +249,8 @@ def read_mermaid(text: str):
             continue
         elif match := MERMAID_NODE.match(line):
             nodes[match.group(1)] = (unescape_mermaid(match.group(3)), match.group(2) == "[[", list(around))
+        elif match := MERMAID_STACKED.match(line):
+            nodes[match.group(1)] = (unescape_mermaid(match.group(2)), False, list(around))
         elif MERMAID_STYLES.match(line):
             styles.append(line)
         else:

@@ -140,7 +140,8 @@ def render_report(report, path) -> None:
     states = {name: node.state for name, node in report.nodes.items()}
     durations = {name: node.duration for name, node in report.nodes.items() if node.duration is not None}
     try:
-        for warning in render_file(report.plan, str(path), states=states, durations=durations):
+        items = {name: node.items for name, node in report.nodes.items() if node.items is not None}  # map nodes
+        for warning in render_file(report.plan, str(path), states=states, durations=durations, items=items):
             typer.echo(f"planner: warning: {warning}", err=True)
     except PlannerError as error:
         typer.echo(f"planner: warning: could not render {path}: {error}", err=True)

@@ -96,6 +96,9 @@ def summary_lines(summary: dict) -> list[str]:
         f"critical path:   {summary['critical_path_cost']:g} s: {names(summary['critical_path'], 12)}",
         "canvas:          " + ", ".join(_count(canvas[kind], kind) for kind in ("chain", "group", "chord")),
     ]
+    if summary.get("map_nodes"):
+        lines.append(f"map nodes:       {len(summary['map_nodes'])} ({names(summary['map_nodes'])}: once per item of "
+                     "a list known at run time)")
     if summary["gathered_inputs"] and summary["strategy"] != "exact":
         lines.append(f"gathered inputs: {summary['gathered_inputs']} (planner.tasks.gather on the workers)")
     added = summary["added_dependencies"]
