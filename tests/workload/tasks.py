@@ -146,3 +146,16 @@ def square(value, fail_on=None):
 def echo(value):
     """Returns its input, to show what a node received."""
     return value
+
+
+@app.task(bind=True)
+def dmap(self, items, task):
+    """The hand-written Celery "dmap" (celery#817): run the signature
+    ``task`` once per item, in a group, and collect the results in a chord
+    (``replace`` makes the group a chord with ``celery.accumulate``)."""
+    from celery import group, signature
+
+    if not items:
+        return []
+    item = signature(task, app=self.app)
+    return self.replace(group(item.clone((value,)) for value in items))
