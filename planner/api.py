@@ -73,7 +73,8 @@ class Run:
         report = report_of(self.record, self.nodes)
         over = self._watcher.over
         report.status = (FAILURE if self._watcher.failed else SUCCESS) if over else RUNNING
-        if not over and not any(node.running for node in self.nodes.values()) and self._cancelled():
+        ended = self._watcher.failed if over else not any(node.running for node in self.nodes.values())
+        if ended and self._cancelled():  # what failed was revoked, what waits will never be sent
             report.status = CANCELLED
         explain_skips(self.record.plan, self.nodes)
         describe_maps(self.app.backend, self.nodes)
@@ -104,8 +105,7 @@ class Run:
     def cancel(self) -> None:
         """Stop what has not run yet: unfinished nodes' messages are
         revoked, and an exact run sends nothing more. What runs finishes."""
-        from .record import mark_cancelled
-        from .submission import cancel
+        from .waiting import stop
 
         if self._ended:
             return
@@ -113,8 +113,7 @@ class Run:
             raise PlannerError(f"cannot cancel run '{self.id}' without its broker: attach with broker=URL "
                                "(planner status --broker URL)")
         self._poll()
-        cancel(self.app, self.nodes, self.record.exact_run)
-        mark_cancelled(self.app, self.id)
+        stop(self.app, self.nodes, self.record)
 
     def close(self) -> None:
         """Stop the embedded worker of a ``local=True`` run (nothing for a

@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .outcome import FAILURE, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
+from .outcome import FAILURE, RUNNING, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
 from .text import printable
 
 STYLES = {SUCCESS: "green", FAILURE: "bold red", SKIPPED: "yellow", UNFINISHED: "dim"}
@@ -131,7 +131,10 @@ def print_report(report: RunReport, console: Console) -> None:
             outcome = node.error or (f"skipped: {node.reason}" if node.reason else "")
         tries = [str(node.tries or "-")] if retried else []
         name = printable(node.name) + (f" ×{node.items}" if node.items is not None else "")  # a map node's items
-        table.add_row(Text(name), f"[{STYLES.get(node.state, '')}]{node.state}[/]", duration, *tries,
+        state = node.state
+        if report.status == RUNNING and state == UNFINISHED:  # a live run's snapshot (planner status)
+            state = RUNNING if node.running else "PENDING"
+        table.add_row(Text(name), f"[{STYLES.get(node.state, '')}]{state}[/]", duration, *tries,
                       node.worker or "-", Text(outcome))
     console.print(table)
     if report.parameters:

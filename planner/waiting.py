@@ -14,6 +14,7 @@ progress to a display, notices a run standing still
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Callable
@@ -90,6 +91,8 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
                 on_progress(progress)
             if watcher.over:
                 report.status = FAILURE if watcher.failed else SUCCESS
+                if watcher.failed and cancelled is not None and (was_cancelled or cancelled()):
+                    report.status = CANCELLED  # its revoked nodes failed because it was cancelled
                 break
             if cancelled is not None and not was_cancelled and time.monotonic() >= next_look:
                 was_cancelled, next_look = cancelled(), time.monotonic() + 1.0
@@ -99,25 +102,35 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
             if deadline is not None and time.monotonic() >= deadline:
                 report.status = TIMEOUT
                 if stop_at_end:
-                    cancel(app, nodes, record.exact_run)
+                    stop(app, nodes, record)
                 break
             if guard.stalled and held_by_workers(app, [n.task_id for n in nodes.values() if n.state == UNFINISHED]):
                 guard.hold(time.monotonic())
             elif guard.stalled:
                 report.status, report.stall = STALLED, guard.message()
                 if stop_at_end:
-                    cancel(app, nodes, record.exact_run)
+                    stop(app, nodes, record)
                 break
             time.sleep(poll_interval)
     except KeyboardInterrupt:
         if stop_at_end:
-            cancel(app, nodes, record.exact_run)  # Ctrl-C stops the run, not only the command
+            stop(app, nodes, record)  # Ctrl-C stops the run, not only the command
         raise
     report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
     describe_maps(app.backend, nodes)
     explain_skips(plan, nodes)
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))
     return report
+
+
+def stop(app, nodes: dict[str, NodeRun], record: RunRecord) -> None:
+    """Cancel what has not run, and say so in the backend: whoever follows
+    the run elsewhere stops waiting for nodes that will never be sent."""
+    from .record import mark_cancelled
+
+    cancel(app, nodes, record.exact_run)
+    with contextlib.suppress(Exception):
+        mark_cancelled(app, record.run_id)
 
 
 def elapsed(record: RunRecord, nodes: dict[str, NodeRun], finished_before: bool = False) -> float:
