@@ -46,12 +46,14 @@ def load_graph(path: str | Path, attribute: str = "graph", params: dict | None =
     return load_graph_and_parameters(path, attribute, params)[0]
 
 
-def load_graph_and_parameters(path: str | Path, attribute: str = "graph",
-                              params: dict | None = None) -> tuple[nx.DiGraph, dict]:
+def load_graph_and_parameters(path: str | Path, attribute: str = "graph", params: dict | None = None,
+                              check_arity: bool = True) -> tuple[nx.DiGraph, dict]:
     """Load and validate the graph in ``path``; when its ``attribute`` is a
     function, call it with ``params`` (``{name: text}`` from ``--param``, or
     the JSON values a run report recorded) converted by its annotations.
-    Returns the graph and the parameters it was built with (JSON-ready)."""
+    Returns the graph and the parameters it was built with (JSON-ready).
+    ``check_arity=False`` skips checking that each task can take its
+    arguments (an older graph, compared with tasks as they are now)."""
     from . import parameters
 
     path = Path(path)
@@ -71,8 +73,13 @@ def load_graph_and_parameters(path: str | Path, attribute: str = "graph",
         elif params:
             raise PlannerError(f"{path}: '{attribute}' is not a function, so it takes no parameters "
                                f"(got --param {next(iter(params))})")
-    validate(graph, str(path))
+    validate(graph, str(path), task_parameters=None if check_arity else _unchecked)
     return graph, parameters.as_json(values)
+
+
+def _unchecked(sig) -> None:
+    """``task_parameters`` for :func:`validate` that checks no task's arity."""
+    return None
 
 
 def graph_parameters(path: str | Path, attribute: str = "graph") -> list:
@@ -131,9 +138,31 @@ def user_file(filename: str) -> bool:
     return not str(Path(filename).resolve()).startswith(installed)
 
 
+#: The unique module name each graph file is imported under → the file's stem, which outputs show
+#: instead (a task defined in the graph file itself is named after its module: the same graph must
+#: print and render the same bytes every time, and compare equal to its older self in a diff).
+_GRAPH_MODULES: dict[str, str] = {}
+
+
+def shown_task_name(name: str) -> str:
+    """A task's name as outputs show it: ``graph.add`` for a task defined in
+    the graph file ``graph.py`` (which Celery names after the unique module
+    the file is imported under), every other name as it is.
+
+    >>> shown_task_name("tasks.add")
+    'tasks.add'
+    """
+    if name.startswith("_planner_graph_"):
+        module, dot, rest = name.partition(".")
+        if dot and module in _GRAPH_MODULES:
+            return f"{_GRAPH_MODULES[module]}.{rest}"
+    return name
+
+
 def _load_module_attribute(path: Path, attribute: str):
     _prefer_folder(path.resolve().parent)
     module_name = f"_planner_graph_{uuid.uuid4().hex}"
+    _GRAPH_MODULES[module_name] = path.stem
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     try:
@@ -476,4 +505,4 @@ def signature_label(sig, width: int = 40) -> str:
     arguments = ", ".join(parts)
     if len(arguments) > width:
         arguments = arguments[: width - 1] + "…"
-    return f"{sig.task}({arguments})"
+    return f"{shown_task_name(sig.task)}({arguments})"

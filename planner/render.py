@@ -6,7 +6,10 @@ and :func:`to_dot` / :func:`to_mermaid` only spell that out. Every chain,
 group and chord is a cluster labelled with its kind; edges are the graph's
 dependencies, plus the ones the plan adds (dashed, labelled ``added``); the
 critical path is drawn thick. Given ``states`` (and ``durations``), boxes are
-coloured by each node's final state. Nothing here knows Celery.
+coloured by each node's final state. Given a ``diff`` (:mod:`planner.diff`),
+the old plan's removed nodes and edges are drawn too (faded, dashed), and
+added, changed and renamed nodes and added edges are marked. Nothing here
+knows Celery.
 
 >>> import networkx as nx
 >>> from planner.analysis import plan_canvas
@@ -35,6 +38,20 @@ STATE_COLOURS = {"SUCCESS": "#c8e6c9", "FAILURE": "#ffcdd2", "SKIPPED": "#e0e0e0
 NEUTRAL_COLOUR = "#ffffff"
 CRITICAL_COLOUR = "#1f4e9c"
 ADDED_COLOUR = "#d95f02"
+#: Fills of the nodes a diff marks, and the colours of edges it adds and removes.
+DIFF_COLOURS = {"added": "#c7e9c0", "changed": "#fde9a9", "renamed": "#d6e4f7", "removed": "#f4f4f4"}
+NEW_EDGE_COLOUR = "#238b45"
+REMOVED_COLOUR = "#aaaaaa"
+REMOVED_TEXT_COLOUR = "#999999"
+#: What the legend says of each mark a diff draws.
+DIFF_LEGEND = {
+    "added": "added: new in this plan",
+    "changed": "changed: task, arguments, .s/.si, map, cost or queue/limits/retries (was ... says what)",
+    "renamed": "renamed: the same task and edges under a new name",
+    "removed": "removed: only in the old plan (faded, dotted)",
+    "new edge": "new edge: the graph did not have it",
+    "removed edge": "removed edge: only in the old graph",
+}
 #: Shortest run of consecutive plain chain steps that ``collapse`` folds.
 FOLD_MIN = 3
 #: How long ``dot`` may take before we give up (a hung layout must not hang planner).
@@ -59,6 +76,7 @@ class Box:
     immutable: bool = False
     gathered: bool = False
     stacked: bool = False  # a map node: its task runs once per item
+    change: str | None = None  # with a diff: "added", "changed", "renamed" or "removed"
 
     @property
     def folded(self) -> bool:
@@ -79,7 +97,8 @@ class Cluster:
 class Edge:
     tail: str
     head: str
-    style: str  # "dependency", "critical" or "added"
+    style: str  # "dependency", "critical", "added" (by the plan) or "removed" (by a diff: only in the old plan)
+    change: str | None = None  # "added" when a diff says the graph gained this edge
 
 
 @dataclass
@@ -90,13 +109,23 @@ class Diagram:
     added: bool  # the plan adds dependencies: the legend explains dashed edges
     coloured: bool  # states were given: the legend explains the colours
     caption: str = ""  # how the plan runs, and why
+    removed: Cluster | None = None  # with a diff: the old plan's nodes the new one has not
+    diff: str = ""  # with a diff: what was compared, and the changes in brief
+
+    def changes(self) -> set[str]:
+        """The kinds of change drawn (for the legend)."""
+        return {box.change for box in self.boxes.values() if box.change} | \
+            {"new edge" for e in self.edges if e.change == "added"} | \
+            {"removed edge" for e in self.edges if e.style == "removed"}
 
 
-def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, items=None) -> Diagram:
+def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, items=None, diff=None) -> Diagram:
     """The plan as plain drawing data: boxes, clusters nested as the canvas
     nests, and edges. ``collapse`` folds runs of ``FOLD_MIN`` or more
-    consecutive plain tasks of a chain into one box. A map node is a
-    stacked box; ``items`` (node → item count, after a run) shows ``×N``.
+    consecutive plain tasks of a chain into one box (never a node a
+    ``diff`` marks). A map node is a stacked box; ``items`` (node → item
+    count, after a run) shows ``×N``. ``diff``: a
+    :class:`planner.diff.PlanDiff` whose new plan is ``plan``.
 
     >>> import networkx as nx
     >>> from planner.analysis import plan_canvas
@@ -111,6 +140,8 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, ite
     boxes: dict[str, Box] = {}
     owner: dict[str, str] = {}  # graph node → the id of the box drawing it
     cluster_ids = iter(range(10**9))
+    marks = _diff_marks(diff) if diff is not None else {}
+    unfoldable = set(marks) | _diff_edge_ends(diff)
 
     def task_box(task: Task) -> str:
         attrs = graph.nodes[task.name]
@@ -134,8 +165,9 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, ite
         status = _status(state, durations.get(task.name))
         if status:
             lines.append(status)
-        boxes[task.name] = Box(task.name, (task.name,), lines, state, task.name in on_path,
-                               immutable, bool(task.gather), stacked)
+        change, change_lines = marks.get(task.name, (None, []))
+        boxes[task.name] = Box(task.name, (task.name,), lines + change_lines, state, task.name in on_path,
+                               immutable, bool(task.gather), stacked, change)
         owner[task.name] = task.name
         return task.name
 
@@ -165,8 +197,9 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, ite
             return list(zip(subs, roles, strict=True))
         out, run = [], []
         for sub, role in [*zip(subs, roles, strict=True), (None, "")]:
-            if isinstance(sub, Task) and sub.gather is None and not graph.nodes[sub.name].get("map"):
-                run.append(sub)  # a map node keeps its own (stacked) box
+            if isinstance(sub, Task) and sub.gather is None and not graph.nodes[sub.name].get("map") \
+                    and sub.name not in unfoldable:
+                run.append(sub)  # a map node keeps its own (stacked) box, a node a diff marks its own
                 continue
             out += [(run, "")] if len(run) >= FOLD_MIN else [(t, "") for t in run]
             run = []
@@ -194,19 +227,93 @@ def diagram(plan: Plan, states=None, durations=None, collapse: bool = False, ite
 
     critical_edges = set(zip(path, path[1:], strict=False))
     edges: dict[tuple[str, str], Edge] = {}
+    new_edges = set(diff.added_edges) if diff is not None else set()
     for tail, head in graph.edges:
         pair = (owner[tail], owner[head])
         if pair[0] == pair[1]:
             continue
         style = "critical" if (tail, head) in critical_edges else "dependency"
         if pair not in edges or style == "critical":
-            edges[pair] = Edge(*pair, style)
+            edges[pair] = Edge(*pair, style, "added" if (tail, head) in new_edges else None)
     for tail, head in plan.added:
         pair = (owner[str(tail)], owner[str(head)])
         if pair[0] != pair[1] and pair not in edges:
             edges[pair] = Edge(*pair, "added")
     caption = f"strategy: {plan.strategy}" + (f" ({plan.reason})" if plan.reason else "")
-    return Diagram(boxes, root, list(edges.values()), bool(plan.added), bool(states), caption)
+    removed = None
+    if diff is not None:
+        removed = _removed_cluster(diff, boxes, owner, graph)
+        for tail, head in diff.removed_edges:
+            pair = (owner[diff.new_name(tail)], owner[diff.new_name(head)])
+            if pair[0] != pair[1] and pair not in edges:
+                edges[pair] = Edge(*pair, "removed")
+    return Diagram(boxes, root, list(edges.values()), bool(plan.added), bool(states), caption, removed,
+                   _diff_caption(diff) if diff is not None else "")
+
+
+def _diff_marks(diff) -> dict[str, tuple[str, list[str]]]:
+    """New node name → (its change, the lines its box gets) for the nodes a
+    diff marks: ``added``; ``renamed``, ``was NAME``; ``changed``, a ``was
+    ...`` line per thing that changed."""
+    from .behaviour import behaviour_text
+
+    marks = {name: ("added", ["added"]) for name in diff.added_nodes}
+    marks.update((new, ("renamed", [f"renamed, was {old}"])) for old, new in diff.renamed_nodes)
+    for change in diff.changed_nodes:
+        lines = []
+        if {"task", "args", "kwargs"} & set(change.fields):
+            lines.append(f"was {diff.old_graph.nodes[change.name].get('label', change.name)}")
+        if "immutable" in change.fields:
+            lines.append("was .si (took no input)" if change.old["immutable"] else "was .s (took its input)")
+        if "map" in change.fields:
+            lines.append("was a map node" if change.old["map"] else "was not a map node")
+        if "cost" in change.fields:
+            lines.append(f"cost was {change.old['cost']:g} s")
+        if "behaviour" in change.fields:
+            lines.append(f"was {behaviour_text(change.old['behaviour']) or 'Celery defaults'}")
+        marks[change.name] = ("changed", ["changed:", *lines])
+    return marks
+
+
+def _diff_edge_ends(diff) -> set[str]:
+    """The new plan's nodes at an end of an edge the diff adds or removes."""
+    if diff is None:
+        return set()
+    ends = {node for edge in diff.added_edges for node in edge}
+    return ends | {diff.new_name(node) for edge in diff.removed_edges for node in edge}
+
+
+def _removed_cluster(diff, boxes: dict[str, Box], owner: dict[str, str], graph) -> Cluster | None:
+    """A box for each node of the old plan that the new one has not, in a
+    cluster of their own (they have no place in the new canvas)."""
+    if not diff.removed_nodes:
+        return None
+    cluster = Cluster("cluster_removed", "removed", "removed: only in the old plan")
+    for name in diff.removed_nodes:
+        attrs = diff.old_graph.nodes[name]
+        box_id = name if name not in boxes else _unused(name, graph)
+        boxes[box_id] = Box(box_id, (name,), [name, str(attrs.get("label", name)), "removed"],
+                            immutable=bool(attrs.get("immutable")), stacked=bool(attrs.get("map")), change="removed")
+        owner[name] = box_id
+        cluster.items.append(box_id)
+    return cluster
+
+
+def _diff_caption(diff) -> str:
+    """``against HEAD~1:etl.py: nodes: 1 added, 2 removed; strategy was canvas``."""
+    counts = [(len(diff.added_nodes), "added"), (len(diff.removed_nodes), "removed"),
+              (len(diff.changed_nodes), "changed"), (len(diff.renamed_nodes), "renamed")]
+    nodes = ", ".join(f"{n} {what}" for n, what in counts if n) or "none changed"
+    edges = [(len(diff.added_edges), "added"), (len(diff.removed_edges), "removed")]
+    edge_text = ", ".join(f"{n} {what}" for n, what in edges if n)
+    parts = [f"nodes: {nodes}"] + ([f"edges: {edge_text}"] if edge_text else [])
+    if diff.old_strategy[0] != diff.new_strategy[0]:
+        parts.append(f"strategy was {diff.old_strategy[0]}")
+    old_cost, new_cost = diff.old_critical_path[1], diff.new_critical_path[1]
+    if old_cost != new_cost:
+        parts.append(f"critical path {old_cost:g} s → {new_cost:g} s")
+    against = f"against {diff.old_source}" if diff.old_source else "against the old plan"
+    return f"{against}: " + "; ".join(parts)
 
 
 def _status(state: str | None, seconds: float | None) -> str:
@@ -250,6 +357,13 @@ def _indent(depth: int) -> str:
     """Indentation by nesting depth, capped: deeply nested plans would
     otherwise spend most of their text on spaces."""
     return "  " * min(depth, 12)
+
+
+def _walk_diagram(d: Diagram):
+    """:func:`_walk_clusters` over the plan's clusters, then the removed nodes'."""
+    yield from _walk_clusters(d.root)
+    if d.removed is not None:
+        yield from _walk_clusters(d.removed)
 
 
 def _walk_clusters(root):
@@ -297,15 +411,15 @@ def dot_label(lines: list[str]) -> str:
     return '"' + "\\n".join(escaped) + '"'
 
 
-def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False, items=None) -> str:
-    """The plan as Graphviz DOT source.
+def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False, items=None, diff=None) -> str:
+    """The plan as Graphviz DOT source (with a ``diff``: what changed, marked).
 
     >>> import networkx as nx
     >>> from planner.analysis import plan_canvas
     >>> 'subgraph cluster_0' in to_dot(plan_canvas(nx.DiGraph([("a", "b")])))
     True
     """
-    d = diagram(plan, states, durations, collapse, items)
+    d = diagram(plan, states, durations, collapse, items, diff)
     ids = _dot_ids(d.boxes, plan.graph)
     out = [
         "digraph plan {",
@@ -315,7 +429,7 @@ def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False, item
         '  edge [color="#555555", arrowsize=0.7];',
     ]
     depth = 1
-    for event, item in _walk_clusters(d.root):
+    for event, item in _walk_diagram(d):
         pad = _indent(depth)
         if event == "open":
             out.append(f"{pad}subgraph {item.id} {{")
@@ -333,25 +447,31 @@ def to_dot(plan: Plan, states=None, durations=None, collapse: bool = False, item
             "critical": f' [color="{CRITICAL_COLOUR}", penwidth=2.5]',
             "added": f' [style=dashed, color="{ADDED_COLOUR}", fontcolor="{ADDED_COLOUR}", '
                      'label="added", fontsize=9, constraint=false]',
+            "removed": f' [style=dashed, color="{REMOVED_COLOUR}"]',
         }[edge.style]
+        if edge.change == "added":
+            attrs = f' [color="{NEW_EDGE_COLOUR}", penwidth={2.5 if edge.style == "critical" else 1.8}]'
         out.append(f"  {dot_id(ids[edge.tail])} -> {dot_id(ids[edge.head])}{attrs};")
     out.append(f"  label=<{_dot_legend(d)}>;")
     out.append("}")
     return "\n".join(out) + "\n"
 
 
-_CLUSTER_COLOURS = {"chain": "#3b7dd8", "group": "#2e8b57", "chord": "#8e44ad"}
+_CLUSTER_COLOURS = {"chain": "#3b7dd8", "group": "#2e8b57", "chord": "#8e44ad", "removed": REMOVED_COLOUR}
 
 
 def _dot_box_attrs(box: Box) -> str:
-    attrs = [f"label={dot_label(box.lines)}",
-             f'fillcolor="{STATE_COLOURS.get(box.state or "", NEUTRAL_COLOUR)}"']
+    fill = DIFF_COLOURS[box.change] if box.change else STATE_COLOURS.get(box.state or "", NEUTRAL_COLOUR)
+    attrs = [f"label={dot_label(box.lines)}", f'fillcolor="{fill}"']
     styles = ["rounded", "filled"]
     if box.folded:
         attrs.append("peripheries=2")
     if box.stacked:  # a stack of boxes: one call per item
         attrs.append("shape=box3d")
-    if box.immutable:
+    if box.change == "removed":
+        styles.append("dotted")
+        attrs.append(f'color="{REMOVED_COLOUR}", fontcolor="{REMOVED_TEXT_COLOUR}"')
+    elif box.immutable:
         styles.append("dashed")
     if box.critical:
         attrs.append(f'color="{CRITICAL_COLOUR}", penwidth=2.5')
@@ -365,20 +485,31 @@ def _dot_legend(d: Diagram) -> str:
     """An HTML-like graph label (no extra nodes, so every node is a graph node)."""
     key = '<td width="44" height="14" fixedsize="true"'  # fixed, so a long caption widens only the text column
     rows = [f'<tr>{key}><font color="{CRITICAL_COLOUR}"><b>━━</b></font></td><td align="left">critical path</td></tr>']
-    if any(box.immutable for box in d.boxes.values()):
+    if any(box.immutable and box.change != "removed" for box in d.boxes.values()):
         rows.append(f'<tr>{key}>┄┄</td><td align="left">dashed border: .si, takes no input</td></tr>')
     if any(box.stacked for box in d.boxes.values()):
         rows.append(f'<tr>{key}>▤</td><td align="left">stacked box: map node, its task runs once per item</td></tr>')
+    changes = d.changes()
+    for change, text in DIFF_LEGEND.items():
+        if change in changes and change in DIFF_COLOURS:
+            rows.append(f'<tr>{key} bgcolor="{DIFF_COLOURS[change]}" border="1"> </td><td align="left">{text}</td></tr>')
+    if "new edge" in changes:
+        rows.append(f'<tr>{key}><font color="{NEW_EDGE_COLOUR}"><b>──→</b></font></td>'
+                    f'<td align="left">{DIFF_LEGEND["new edge"]}</td></tr>')
+    if "removed edge" in changes:
+        rows.append(f'<tr>{key}><font color="{REMOVED_COLOUR}">- - →</font></td>'
+                    f'<td align="left">{DIFF_LEGEND["removed edge"]}</td></tr>')
     if d.added:
         rows.append(f'<tr>{key}><font color="{ADDED_COLOUR}">- - →</font></td>'
                     f'<td align="left">added: the plan waits for this, the graph does not need it</td></tr>')
     if d.coloured:
         for state, colour in [*STATE_COLOURS.items(), ("other", NEUTRAL_COLOUR)]:
             rows.append(f'<tr>{key} bgcolor="{colour}" border="1"> </td><td align="left">{state}</td></tr>')
-    if d.caption:
-        # in the text column: a cell spanning both would stretch the key column too
-        caption = '<br align="left"/>'.join(html.escape(line) for line in textwrap.wrap(d.caption, 60))
-        rows.append(f'<tr><td></td><td align="left">{caption}<br align="left"/></td></tr>')
+    for text in (d.caption, d.diff):
+        if text:
+            # in the text column: a cell spanning both would stretch the key column too
+            wrapped = '<br align="left"/>'.join(html.escape(line) for line in textwrap.wrap(text, 60))
+            rows.append(f'<tr><td></td><td align="left">{wrapped}<br align="left"/></td></tr>')
     return f'<table border="0" cellspacing="2" cellpadding="1">{"".join(rows)}</table>'
 
 
@@ -411,11 +542,22 @@ MERMAID_CLASSES = {
     "critical": f"stroke:{CRITICAL_COLOUR},stroke-width:3px",
     "key": "fill:none,stroke:none",  # legend: text without a box
     "addedkey": f"fill:none,stroke:none,color:{ADDED_COLOUR}",
+    # a diff's marks
+    "added": f"fill:{DIFF_COLOURS['added']}",
+    "changed": f"fill:{DIFF_COLOURS['changed']}",
+    "renamed": f"fill:{DIFF_COLOURS['renamed']}",
+    "removed": f"fill:{DIFF_COLOURS['removed']},stroke:{REMOVED_COLOUR},color:{REMOVED_TEXT_COLOUR},"
+               "stroke-dasharray:2 2",
+    "newkey": f"fill:none,stroke:none,color:{NEW_EDGE_COLOUR}",
+    "removedkey": f"fill:none,stroke:none,color:{REMOVED_TEXT_COLOUR}",
 }
-MERMAID_ARROWS = {"dependency": "-->", "critical": "==>", "added": "-.->", "invisible": "~~~"}
+MERMAID_ARROWS = {"dependency": "-->", "critical": "==>", "added": "-.->", "removed": "-.->", "invisible": "~~~"}
 MERMAID_EDGE_LABELS = {"added": "added"}
 #: Edge styles beyond the arrow's own (``linkStyle``, by the edges' numbers).
-MERMAID_EDGE_STYLES = {"added": f"stroke:{ADDED_COLOUR},color:{ADDED_COLOUR}"}
+MERMAID_EDGE_STYLES = {"added": f"stroke:{ADDED_COLOUR},color:{ADDED_COLOUR}",
+                       "removed": f"stroke:{REMOVED_COLOUR}",
+                       "new": f"stroke:{NEW_EDGE_COLOUR},stroke-width:2px",
+                       "newcritical": f"stroke:{NEW_EDGE_COLOUR},stroke-width:3.5px"}
 
 # Characters written as entities (``#35;``) inside labels, and why: '"' ends the
 # label; '#' starts an entity; '<' '>' '&' are HTML; '`' starts a Markdown
@@ -502,7 +644,7 @@ def _closed_clusters(d: Diagram) -> set[str]:
     parent: dict[tuple[str, str], tuple[str, str] | None] = {}  # ("box", name) or ("cluster", id) → its cluster
     depth: dict[tuple[str, str], int] = {}
     stack: list[tuple[str, str]] = []
-    for event, item in _walk_clusters(d.root):
+    for event, item in _walk_diagram(d):
         if event == "close":
             stack.pop()
             continue
@@ -566,9 +708,11 @@ class _MermaidLines:
             # a tooltip needs a click handler; strict Mermaid (GitHub's) binds none, loose finds none
             self.tooltips.append(f'click {node_id} planner.noop "{mermaid_text(chr(10).join(lines), "#10;")}"')
 
-    def edge(self, tail: str, style: str, heads: list[str], label: str | None = None) -> None:
+    def edge(self, tail: str, style: str, heads: list[str], label: str | None = None,
+             link_style: str | None = None) -> None:
         """``tail --> head & head``, or ``--> head`` added to the statement
-        that ended at ``tail`` (a chain is one statement: n0 --> n1 --> n2)."""
+        that ended at ``tail`` (a chain is one statement: n0 --> n1 --> n2).
+        ``link_style``: the ``MERMAID_EDGE_STYLES`` entry, if not the style's."""
         label = MERMAID_EDGE_LABELS.get(style) if label is None else label
         link = MERMAID_ARROWS[style] + (f"|{mermaid_text(label)}|" if label else "") + " " + " & ".join(heads)
         if self._chain == (tail, len(self.lines)) and len(self.lines[-1]) + len(link) < MERMAID_LINE_WIDTH:
@@ -576,8 +720,9 @@ class _MermaidLines:
         else:
             self.add(f"{tail} {link}")
         self._chain = (heads[0], len(self.lines)) if len(heads) == 1 else None
-        if style in MERMAID_EDGE_STYLES:
-            self.link_styles.setdefault(style, []).extend(range(self.edges, self.edges + len(heads)))
+        link_style = link_style or style
+        if link_style in MERMAID_EDGE_STYLES:
+            self.link_styles.setdefault(link_style, []).extend(range(self.edges, self.edges + len(heads)))
         self.edges += len(heads)
 
     def styles(self) -> list[str]:
@@ -590,14 +735,17 @@ class _MermaidLines:
 
 def _box_classes(box: Box) -> list[str]:
     classes = [box.state.lower()] if box.state in STATE_COLOURS else []
-    return classes + ["immutable"] * box.immutable + ["critical"] * box.critical
+    if box.change:
+        classes.append(box.change)
+    return classes + ["immutable"] * (box.immutable and box.change != "removed") + ["critical"] * box.critical
 
 
 def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, markdown: bool = False,
-               items=None) -> str:
+               items=None, diff=None) -> str:
     """The plan as a Mermaid flowchart (``markdown`` wraps it in a
-    ```` ```mermaid ```` block, which GitHub renders). Node IDs are ``n0``,
-    ``n1``...; names only appear in labels, escaped by :func:`mermaid_text`.
+    ```` ```mermaid ```` block, which GitHub renders; with a ``diff``, after
+    a summary of what changed). Node IDs are ``n0``, ``n1``...; names only
+    appear in labels, escaped by :func:`mermaid_text`.
 
     >>> import networkx as nx
     >>> from planner.analysis import plan_canvas
@@ -611,8 +759,39 @@ def to_mermaid(plan: Plan, states=None, durations=None, collapse: bool = False, 
     n0 ==> n1
     <BLANKLINE>
     """
-    text = mermaid_source(diagram(plan, states, durations, collapse, items))
-    return f"```mermaid\n{text}```\n" if markdown else text
+    text = mermaid_source(diagram(plan, states, durations, collapse, items, diff))
+    if not markdown:
+        return text
+    return (markdown_summary(diff) if diff is not None else "") + f"```mermaid\n{text}```\n"
+
+
+def markdown_summary(diff) -> str:
+    """What changed, for a pull-request comment: a heading, then
+    :func:`planner.diff.diff_lines` in a plain text block (so no name in it
+    is read as Markdown, HTML, a mention or an issue reference).
+
+    >>> import networkx as nx
+    >>> from planner.analysis import plan_canvas
+    >>> from planner.diff import plan_diff
+    >>> same = plan_canvas(nx.DiGraph([("a", "b")]))
+    >>> print(markdown_summary(plan_diff(same, same)), end="")
+    **planner**: what changed in the plan
+    <BLANKLINE>
+    ```text
+    no change: the same nodes, edges and plan
+    ```
+    <BLANKLINE>
+    """
+    from .diff import diff_lines
+    from .text import printable
+
+    lines = [printable(line) for line in diff_lines(diff)]
+    if diff.old_source or diff.new_source:
+        lines.insert(0, printable(f"{diff.new_source or 'new'} against {diff.old_source or 'old'}"))
+    longest = max((len(run) for line in lines for run in re.findall("`+", line)), default=0)
+    fence = "`" * max(3, longest + 1)  # longer than any run of backticks inside, so none closes it
+    body = "\n".join(lines)
+    return f"**planner**: what changed in the plan\n\n{fence}text\n{body}\n{fence}\n\n"
 
 
 def mermaid_source(d: Diagram) -> str:
@@ -625,7 +804,7 @@ def mermaid_source(d: Diagram) -> str:
     _mermaid_legend(d, out)
     own_layout = _closed_clusters(d)
     ids: dict[str, str] = {}
-    for event, item in _walk_clusters(d.root):
+    for event, item in _walk_diagram(d):
         if event == "open":
             out.open(f'c{item.id.rsplit("_", 1)[1]}', item.label, item.id in own_layout)
         elif event == "close":
@@ -634,19 +813,20 @@ def mermaid_source(d: Diagram) -> str:
             ids[item] = f"n{len(ids)}"
             box = d.boxes[item]
             out.node(ids[item], box.lines, _box_classes(box), box.folded, stacked=box.stacked)
-    groups: dict[tuple[str, str], list[str]] = {}  # (tail, style) → heads: n0 --> n1 & n2
+    groups: dict[tuple[str, str, str | None], list[str]] = {}  # (tail, style, change) → heads: n0 --> n1 & n2
     for edge in d.edges:
-        groups.setdefault((edge.tail, edge.style), []).append(edge.head)
-    by_tail: dict[str, list[tuple[str, str]]] = {}
+        groups.setdefault((edge.tail, edge.style, edge.change), []).append(edge.head)
+    by_tail: dict[str, list[tuple[str, str, str | None]]] = {}
     for key in groups:
         by_tail.setdefault(key[0], []).append(key)
-    written: set[tuple[str, str]] = set()
+    written: set[tuple[str, str, str | None]] = set()
     for start in groups:  # each group once; after a single head, the group leaving it (a chain goes on)
         key = start
         while key is not None and key not in written:
             written.add(key)
             heads = groups[key]
-            out.edge(ids[key[0]], key[1], [ids[head] for head in heads])
+            out.edge(ids[key[0]], key[1], [ids[head] for head in heads],
+                     link_style=("newcritical" if key[1] == "critical" else "new") if key[2] == "added" else None)
             key = next((k for k in by_tail.get(heads[0], ()) if k not in written), None) if len(heads) == 1 else None
     return "\n".join(out.lines + out.styles()) + "\n"
 
@@ -655,8 +835,15 @@ def _mermaid_legend(d: Diagram, out: _MermaidLines) -> None:
     """A ``legend`` subgraph: one row of samples drawn as the diagram draws
     them (a box of each class it uses), then the caption."""
     entries = [("critical path", ["critical"], False)]
-    if any(box.immutable for box in d.boxes.values()):
+    if any(box.immutable and box.change != "removed" for box in d.boxes.values()):
         entries.append(("takes no input (.si)", ["immutable"], False))
+    changes = d.changes()
+    entries += [(text, [change], False) for change, text in DIFF_LEGEND.items()
+                if change in changes and change in DIFF_COLOURS]
+    if "new edge" in changes:
+        entries.append((f"──→ {DIFF_LEGEND['new edge']}", ["newkey"], False))
+    if "removed edge" in changes:
+        entries.append((f"- - → {DIFF_LEGEND['removed edge']}", ["removedkey"], False))
     if any(box.folded for box in d.boxes.values()):
         entries.append(("folded chain steps", [], True))
     stacked = any(box.stacked for box in d.boxes.values())
@@ -666,8 +853,7 @@ def _mermaid_legend(d: Diagram, out: _MermaidLines) -> None:
         entries.append(("- - → added: the plan waits for this, the graph does not need it", ["addedkey"], False))
     if d.coloured:
         entries += [(state, [state.lower()], False) for state in STATE_COLOURS] + [("other", [], False)]
-    if d.caption:
-        entries.append((d.caption, ["key"], False))
+    entries += [(text, ["key"], False) for text in (d.caption, d.diff) if text]
     out.open("legend", "legend", True)
     row = [f"legend{i}" for i in range(len(entries))]
     for node_id, (text, classes, folded) in zip(row, entries, strict=True):
@@ -753,18 +939,19 @@ def format_for(path: str, fmt: str | None = None) -> str:
 
 
 def render_bytes(plan: Plan, fmt: str, states=None, durations=None, collapse: bool = False,
-                 items=None) -> tuple[bytes, list[str]]:
+                 items=None, diff=None) -> tuple[bytes, list[str]]:
     """The diagram in ``fmt`` (see :func:`format_for`), and one-line warnings
-    about it (a Mermaid diagram that Mermaid would refuse or replace)."""
+    about it (a Mermaid diagram that Mermaid would refuse or replace).
+    ``diff``: a :class:`planner.diff.PlanDiff` to draw on the plan."""
     if fmt == "mermaid" or fmt == "markdown":
-        text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown", items=items)
+        text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown", items=items, diff=diff)
         return text.encode(), mermaid_warnings(text)
-    source = to_dot(plan, states, durations, collapse, items)
+    source = to_dot(plan, states, durations, collapse, items, diff)
     return (source.encode() if fmt == "dot" else run_dot(source, fmt)), []
 
 
 def render_file(plan: Plan, path, fmt: str | None = None, states=None, durations=None,
-                collapse: bool = False, items=None) -> list[str]:
+                collapse: bool = False, items=None, diff=None) -> list[str]:
     """Write the diagram to ``path``; the format comes from ``fmt`` or the
     extension. SVG/PNG/PDF need Graphviz's ``dot``; DOT and Mermaid do not.
     Returns the warnings of :func:`render_bytes`.
@@ -773,12 +960,38 @@ def render_file(plan: Plan, path, fmt: str | None = None, states=None, durations
     []
     """
     path = str(path)
-    data, warnings = render_bytes(plan, format_for(path, fmt), states, durations, collapse, items)
+    data, warnings = render_bytes(plan, format_for(path, fmt), states, durations, collapse, items, diff)
     try:
         Path(path).write_bytes(data)
     except OSError as error:
         raise PlannerError(f"cannot write {path}: {error.strerror or error}") from None
     return warnings
+
+
+def stale(plan: Plan, path, fmt: str | None = None, collapse: bool = False, diff=None) -> tuple[str | None, list[str]]:
+    """Whether the text diagram in ``path`` (.dot, .mmd, .md) is what
+    :func:`render_file` would write now: ``(None, warnings)`` when it is,
+    ``(why not, warnings)`` when it is stale or missing. The same plan always
+    renders to the same bytes, so a committed diagram can be checked in CI.
+    SVG, PNG and PDF cannot be checked (Graphviz's output varies with its
+    version and fonts): :class:`PlannerError`."""
+    path = str(path)
+    chosen = format_for(path, fmt)
+    if chosen in BINARY_FORMATS:
+        raise PlannerError(f"--check compares text diagrams (.dot, .mmd, .md): {path} is {chosen.upper()}, "
+                           "which Graphviz draws differently from version to version; check its .dot instead")
+    data, warnings = render_bytes(plan, chosen, collapse=collapse, diff=diff)
+    try:
+        committed = Path(path).read_bytes()
+    except FileNotFoundError:
+        return f"{path} does not exist", warnings
+    except OSError as error:
+        raise PlannerError(f"cannot read {path}: {error.strerror or error}") from None
+    if committed == data:
+        return None, warnings
+    if committed.replace(b"\r\n", b"\n") == data:
+        return None, warnings  # checked out with Windows line endings: the same diagram
+    return f"{path} is stale: it is not the diagram of the plan as it is now", warnings
 
 
 def run_dot(source: str, fmt: str, timeout: float = DOT_TIMEOUT) -> bytes:

@@ -8,6 +8,7 @@ from enum import Enum
 import typer
 
 from .common import PARAM_HELP, app, load, reports_errors
+from .diffing import DIFF_HELP
 
 
 class PlanFormat(str, Enum):
@@ -32,8 +33,10 @@ def plan_command(
     param: list[str] = typer.Option(None, "--param", metavar="NAME=VALUE", help=PARAM_HELP),
     params: bool = typer.Option(False, "--params", help="List the graph function's parameters (type, default) "
                                 "and exit."),
+    diff: str = typer.Option(None, "--diff", metavar="OLD", help=DIFF_HELP + " Text: what changed; JSON: the "
+                             "plan with a \"diff\" key."),
 ):
-    """Show the plan: the nested canvas and a summary."""
+    """Show the plan: the nested canvas and a summary (with --diff: what changed)."""
     from ..describe import plan_json, summarize, tree_lines
     from ..planning import make_plan, signatures
     from ..source import to_python
@@ -41,6 +44,9 @@ def plan_command(
 
     if params:
         _list_parameters(graph_file, graph, format)
+        return
+    if diff is not None:
+        _show_diff(graph_file, diff, graph, param, strategy.value, format)
         return
     user_graph, values = load(graph_file, graph, param)
     plan = make_plan(user_graph, strategy.value)
@@ -60,6 +66,24 @@ def plan_command(
         lines.append(f"parameters:      {assignments(values)}")
     lines += summary_lines(summarize(plan))
     typer.echo("\n".join(map(printable, lines)))  # one write: a 100k-node tree is 100k lines
+
+
+def _show_diff(graph_file: str, old: str, attribute: str, param, strategy: str, format: "PlanFormat") -> None:
+    from ..describe import plan_json
+    from ..diff import diff_lines
+    from ..errors import PlannerError
+    from ..text import printable
+    from .diffing import plan_with_diff
+
+    if format is PlanFormat.python:
+        raise PlannerError("--diff shows what changed as text or json, not python")
+    plan, values, found = plan_with_diff(graph_file, old, attribute, param, strategy)
+    if format is PlanFormat.json:
+        typer.echo(plan_json(plan, parameters=values, diff=found.as_dict()))
+        return
+    typer.echo(printable(f"{graph_file} against {old}:"))
+    for line in diff_lines(found):
+        typer.echo(printable(line))
 
 
 def _list_parameters(graph_file: str, attribute: str, format: "PlanFormat") -> None:
