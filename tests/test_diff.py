@@ -652,6 +652,11 @@ def test_check_of_a_diff_diagram(tmp_path, cli):
     assert stale.exit_code == 1 and f"--diff {new})" in stale.stderr
 
 
+def test_the_committed_docs_diagrams_are_current(cli):
+    result = cli("render", ROOT / "examples" / "etl" / "graph.py", "-o", ROOT / "docs" / "etl.mmd", "--check")
+    assert result.exit_code == 0, result.output
+
+
 RENDER_ALL = """
 import sys
 from pathlib import Path
@@ -699,3 +704,41 @@ def test_text_diagrams_are_the_same_bytes_every_time(tmp_path):
         assert (tmp_path / "1" / name).read_bytes() == (tmp_path / "2" / name).read_bytes(), name
     inline_dot = (tmp_path / "1" / f"{len(graphs) - 1}.dot").read_bytes()
     assert b"graph.step(1)" in inline_dot and b"_planner_graph" not in inline_dot
+
+
+# -- the README's CI recipe -----------------------------------------------------------
+
+
+def ci_script() -> str:
+    """The shell of the README's "What changed in the plans" step."""
+    readme = (ROOT / "README.md").read_text()
+    step = readme[readme.index("- name: What changed in the plans"):]
+    block = step[step.index("run: |\n") + len("run: |\n"):step.index("- name: Comment")]
+    return textwrap.dedent(block)
+
+
+@needs_git
+def test_the_readme_ci_step_renders_each_changed_graph(tmp_path):
+    origin = tmp_path / "origin"
+    project(origin / "pipelines", GRAPH_V1)
+    (origin / "pipelines" / "other.py").write_text(GRAPH_V1)
+    git(origin, "init", "-q", "-b", "main")
+    git(origin, "add", ".")
+    git(origin, "commit", "-qm", "base")
+    pull = tmp_path / "pull"
+    git(tmp_path, "clone", "-q", "--no-local", str(origin), str(pull))  # --no-local: a clone as CI makes
+    git(pull, "checkout", "-qb", "feature")
+    project(pull / "pipelines", GRAPH_V2, TASKS + "\n# changed too, and not a graph file\n")
+    (pull / "pipelines" / "new.py").write_text(GRAPH_V2)
+    git(pull, "add", ".")
+    git(pull, "commit", "-qm", "feature")
+    git(pull, "update-ref", "-d", "refs/remotes/origin/main")  # the CI checkout has only the pull request
+    env = {**os.environ, "BASE": "main", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["bash", "-e", "-c", ci_script()], cwd=pull, capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = (pull / "diff.md").read_text()
+    assert text.count("**planner**: what changed in the plan") == 1  # graph.py only: other.py did not change
+    assert "pipelines/graph.py against origin/main:pipelines/graph.py" in text
+    assert "nodes:  1 added (clean_c), 2 changed" in text
+    assert len(mermaid_blocks(text)) == 1
