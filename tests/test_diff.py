@@ -135,6 +135,17 @@ def test_changed_nodes_say_what_changed():
                                                   "old": {"args": ["2026-11-24"]}, "new": {"args": ["2026-11-25"]}}
 
 
+def test_a_node_that_becomes_a_map_node_is_changed():
+    new = etl()
+    new.nodes["clean_a"]["map"] = True
+    d = compare(etl(), new)
+    [change] = d.changed_nodes
+    assert (change.name, change.fields, change.new) == ("clean_a", ("map",), {"map": True})
+    assert "  clean_a: not map → map" in diff_lines(d)
+    drawn = diagram(make_plan(new), diff=d)
+    assert drawn.boxes["clean_a"].stacked and "was not a map node" in drawn.boxes["clean_a"].lines
+
+
 def test_a_changed_task_is_told():
     d = compare(etl(), etl(publish=merge.s()))
     [change] = d.changed_nodes
