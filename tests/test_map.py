@@ -269,3 +269,33 @@ def test_render_draws_a_stacked_box_and_the_item_count_after_a_run(tmp_path):
     assert read_json(tmp_path / "run.json")["nodes"]["square"]["map"]["items"] == 7
     result = planner_cli("run", path, "--local", "--render", tmp_path / "run.mmd")
     assert "map ×7 items" in (tmp_path / "run.mmd").read_text()
+
+
+def header_member(count: int) -> nx.DiGraph:
+    """numbers → (square (map), twice) → join: under the canvas the map node
+    is a direct member of a chord header (it replaces itself there)."""
+    from workload.tasks import echo, numbers, square
+
+    graph = nx.DiGraph()
+    graph.add_node("numbers", task=numbers.si(count))
+    graph.add_node("square", task=square.s(), map=True)
+    graph.add_node("twice", task=echo.s())
+    graph.add_node("join", task=echo.s())
+    graph.add_edges_from([("numbers", "square"), ("numbers", "twice"), ("square", "join"), ("twice", "join")])
+    return graph
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_a_map_node_in_a_chord_header_embedded(strategy):
+    report = run_graph(header_member(4), local=True, strategy=strategy, timeout=60)
+    assert report.status == "SUCCESS", report.as_json()
+    assert report.nodes["join"].result == [[0, 1, 4, 9], [0, 1, 2, 3]]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_a_map_node_in_a_chord_header_on_redis(strategy, redis_cluster):
+    report = run_graph(header_member(4), broker=redis_cluster, backend=redis_cluster, strategy=strategy, timeout=60)
+    assert report.status == "SUCCESS", report.as_json()
+    assert report.nodes["join"].result == [[0, 1, 4, 9], [0, 1, 2, 3]]
