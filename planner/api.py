@@ -21,6 +21,7 @@ result backend.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from typing import Callable
 
@@ -50,7 +51,7 @@ class Run:
         self._ended = False  # a local run whose worker stopped: its states are final
         self.nodes = nodes_of(record)
         self._watcher = Watcher(record.plan, app, self.nodes)
-        self._lock = threading.Lock()  # a web app may share a Run between threads
+        self._lock = threading.Lock()  # a web app may share a Run between threads: one poll at a time
 
     @property
     def id(self) -> str:
@@ -70,15 +71,17 @@ class Run:
         from .waiting import elapsed, report_of
 
         self._poll()
-        report = report_of(self.record, self.nodes)
+        with self._lock:  # a copy: later polls do not change a report handed out
+            nodes = {name: dataclasses.replace(node) for name, node in self.nodes.items()}
+        report = report_of(self.record, nodes)
         over = self._watcher.over
         report.status = (FAILURE if self._watcher.failed else SUCCESS) if over else RUNNING
-        ended = self._watcher.failed if over else not any(node.running for node in self.nodes.values())
+        ended = self._watcher.failed if over else not any(node.running for node in nodes.values())
         if ended and self._cancelled():  # what failed was revoked, what waits will never be sent
             report.status = CANCELLED
-        explain_skips(self.record.plan, self.nodes)
-        describe_maps(self.app.backend, self.nodes)
-        report.elapsed = elapsed(self.record, self.nodes, finished_before=over)
+        explain_skips(self.record.plan, nodes)
+        describe_maps(self.app.backend, nodes)
+        report.elapsed = elapsed(self.record, nodes, finished_before=over)
         return report
 
     def wait(self, timeout: float | None = None, *, on_progress: Callable[[Progress], None] | None = None,
@@ -88,16 +91,22 @@ class Run:
         its report: the object behind ``planner run --json``. Waiting does
         not stop a run on a cluster (:meth:`cancel` does); on the embedded
         worker the run ends with the wait."""
-        from .waiting import follow
+        from .follow import Watcher
+        from .waiting import follow, nodes_of
 
         local = self._worker is not None
         if self._ended:
             return self.report()
+        # A watcher of its own: status() from another thread (a web app's) is answered meanwhile.
+        nodes = nodes_of(self.record)
+        watcher = Watcher(self.record.plan, self.app, nodes)
         try:
+            report = follow(self.record, self.app, nodes, timeout=timeout, on_progress=on_progress,
+                            stall_timeout=stall_timeout if self.has_broker else None, watcher=watcher,
+                            stop_at_end=local, cancelled=self._cancelled)
             with self._lock:
-                return follow(self.record, self.app, self.nodes, timeout=timeout, on_progress=on_progress,
-                              stall_timeout=stall_timeout if self.has_broker else None, watcher=self._watcher,
-                              stop_at_end=local, cancelled=self._cancelled)
+                self.nodes, self._watcher = nodes, watcher
+            return report
         finally:
             if local:
                 self.close()

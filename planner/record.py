@@ -28,6 +28,7 @@ from .preflight import masked
 
 KEY_PREFIX = "planner-run-"
 CANCELLED_SUFFIX = "-cancelled"
+COLUMNS = ("immutable", "cost", "label")  # the attributes every node of a plan graph has
 FORMAT = 1  # bumped when the record's layout changes
 
 
@@ -53,15 +54,22 @@ class RunRecord:
         plan = self.plan
         names = list(plan.graph)
         index = {name: i for i, name in enumerate(names)}
-        attributes = [{key: value for key, value in plan.graph.nodes[name].items()} for name in names]
+        columns: dict[str, list] = {key: [] for key in COLUMNS}
+        other: dict[int, dict] = {}  # the attributes few nodes have (behaviour, map), by node index
+        for i, (_, attributes) in enumerate(plan.graph.nodes(data=True)):
+            for key, values in columns.items():
+                values.append(attributes.get(key))
+            rest = {key: value for key, value in attributes.items() if key not in columns}
+            if rest:
+                other[i] = rest
         # Edges per target, predecessors in order: the graph is rebuilt with the same predecessor order.
-        edges = [[index[u], index[v]] for v in names for u in plan.graph.predecessors(v)]
+        edges = [[index[u], i] for i, predecessors in enumerate(plan.graph.pred.values()) for u in predecessors]
         return json.dumps({
             "format": FORMAT, "run_id": self.run_id, "submitted": self.submitted, "where": self.where,
             "strategy": plan.strategy, "reason": plan.reason, "exact_run": self.exact_run,
             "parameters": self.parameters, "warnings": self.warnings, "embedded": self.embedded,
             "nodes": names, "task_ids": [self.task_ids[name] for name in names],
-            "queues": [self.queues.get(name) for name in names], "attributes": attributes, "edges": edges,
+            "queues": [self.queues.get(name) for name in names], "columns": columns, "other": other, "edges": edges,
             "added": [[index[u], index[v]] for u, v in plan.added], "tree": _flat_tree(plan.root, index),
             "metadata": plan.metadata,
         }, default=repr, separators=(",", ":"))
@@ -73,7 +81,10 @@ class RunRecord:
             raise ValueError(f"run record format {data.get('format')!r}, this planner reads {FORMAT}")
         names = data["nodes"]
         graph = nx.DiGraph()
-        for name, attributes in zip(names, data["attributes"], strict=True):
+        columns, other = data["columns"], data["other"]
+        for i, name in enumerate(names):
+            attributes = {key: values[i] for key, values in columns.items() if values[i] is not None}
+            attributes.update(other.get(str(i), ()))
             graph.add_node(name, **attributes)
         graph.add_edges_from((names[u], names[v]) for u, v in data["edges"])
         plan = Plan(graph, _tree_of(data["tree"], names), tuple((names[u], names[v]) for u, v in data["added"]),

@@ -312,3 +312,31 @@ def test_a_run_that_times_out_ends_for_its_followers_too(cluster, tmp_path):
     assert report["status"] == "CANCELLED"
     states = [node["state"] for node in report["nodes"].values()]
     assert states.count("SUCCESS") < CHAIN
+
+
+def test_the_record_keeps_the_plan_whole():
+    """What a follower rebuilds from the record is the plan that was sent:
+    graph (predecessor order, attributes), tree (chains, groups, chord
+    headers, gathered inputs), added dependencies, strategy."""
+    from planner.planning import plan_structure
+    from planner.record import RunRecord
+
+    graph = nx.DiGraph()
+    for name in "abcdefg":
+        graph.add_node(name, immutable=name == "g", cost=1.0 + (name == "c"), label=f"t.{name}()")
+    graph.nodes["d"]["behaviour"] = {"queue": "billing", "time_limit": 30}
+    graph.add_edges_from([("a", "c"), ("a", "d"), ("b", "d"), ("c", "e"), ("d", "e"), ("a", "e"), ("e", "f"),
+                          ("e", "g")])
+    for strategy in ("canvas", "exact"):
+        plan = plan_structure(graph, strategy, {})
+        record = RunRecord("r", {name: f"id-{name}" for name in plan.graph}, plan, 12.5, {"d": "billing"},
+                           {"day": "x"}, "exact-1" if strategy == "exact" else None, "somewhere", ["careful"])
+        back = RunRecord.from_json(record.to_json())
+        assert back.plan.root == plan.root and back.plan.added == plan.added
+        assert bool(plan.added) == (strategy == "canvas")  # the graph is not series-parallel
+        assert (back.plan.strategy, back.plan.reason) == (plan.strategy, plan.reason)
+        assert dict(back.plan.graph.nodes(data=True)) == dict(plan.graph.nodes(data=True))
+        assert [list(back.plan.graph.predecessors(n)) for n in back.plan.graph] == \
+            [list(plan.graph.predecessors(n)) for n in plan.graph]
+        assert (back.task_ids, back.queues["d"], back.parameters, back.exact_run, back.where, back.warnings) == \
+            (record.task_ids, "billing", {"day": "x"}, record.exact_run, "somewhere", ["careful"])
