@@ -299,3 +299,84 @@ def test_a_map_node_in_a_chord_header_on_redis(strategy, redis_cluster):
     report = run_graph(header_member(4), broker=redis_cluster, backend=redis_cluster, strategy=strategy, timeout=60)
     assert report.status == "SUCCESS", report.as_json()
     assert report.nodes["join"].result == [[0, 1, 4, 9], [0, 1, 2, 3]]
+
+
+@pytest.mark.timeout(30)
+def test_map_messages_are_small_and_redelivery_sends_the_successor_once(redis_url):
+    """No workers (messages stay queued): the map message carries the run
+    and the node, not the list; each item message carries its item; items
+    counted twice (a redelivered item, a redelivered map message) send the
+    successor once."""
+    import redis
+    from celery import uuid
+    from workload.tasks import app
+
+    from planner import exact
+    from planner.embedded import forget_connections
+    from planner.planning import make_plan, signatures
+
+    forget_connections(app)
+    app.conf.update(broker_url=redis_url, result_backend=redis_url, broker_transport_options={})
+    graph = mapped(0)
+    plan = make_plan(graph, "auto")
+    task_ids = {name: uuid() for name in plan.graph}
+    exact.submit(plan, signatures(graph), app, task_ids)
+    client = redis.Redis.from_url(redis_url)
+    run = client.keys(f"{exact.KEY_PREFIX}:*:spec:0")[0].decode().split(":")[1]
+    index = {name: i for i, name in enumerate(plan.graph)}
+    items = [f"item-{n:04d}" * 5 for n in range(300)]  # 15 KB of list
+    app.backend.mark_as_done(task_ids["numbers"], items)
+    queued = client.llen("celery")
+    assert exact.advance(app, run, index["numbers"], items) == ["square"]
+    message = client.lindex("celery", 0)
+    assert client.llen("celery") == queued + 1 and len(message) < 2500 and b"item-0000" not in message
+    owner = json.loads(message)["headers"]["id"]
+    for _ in range(2):  # the map message, then its redelivered copy: the same item task ids
+        exact.map_step.push_request(id=owner, hostname="test@host")
+        try:
+            exact.map_step.run(run, index["square"])
+        finally:
+            exact.map_step.pop_request()
+    sent = [json.loads(raw) for raw in client.lrange("celery", 0, 2 * len(items) - 1)]
+    assert len(sent) == 2 * len(items) and max(len(json.dumps(m)) for m in sent) < 2500
+    ids = {m["headers"]["id"] for m in sent}
+    assert ids == {item_task_id(task_ids["square"], k) for k in range(len(items))}
+    for k, item in enumerate(items):
+        app.backend.mark_as_done(item_task_id(task_ids["square"], k), item.upper())
+    before = client.llen("celery")
+    for k in [*range(len(items)), len(items) - 1, 0]:  # the last item and the first one done twice
+        exact.item_done(app, run, index["square"], k, len(items), task_ids["square"])
+    assert client.llen("celery") == before + 1  # "after", once
+    assert app.backend.get_task_meta(task_ids["square"])["result"] == [item.upper() for item in items]
+
+
+def flaky_map(counter: str) -> nx.DiGraph:
+    """numbers(3) → flaky (map): the first two item calls fail and Celery
+    retries them (autoretry_for)."""
+    from workload.tasks import flaky, numbers
+
+    graph = nx.DiGraph()
+    graph.add_node("numbers", task=numbers.si(3))
+    graph.add_node("flaky", task=flaky.s(node="flaky", counter=counter), map=True)
+    graph.add_edge("numbers", "flaky")
+    return graph
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_retried_items_still_complete_the_map_embedded(strategy, tmp_path):
+    report = run_graph(flaky_map(str(tmp_path / "counter")), local=True, strategy=strategy, timeout=30)
+    assert report.status == "SUCCESS", report.as_json()
+    assert [r["got"] for r in report.nodes["flaky"].result] == [0, 1, 2]
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_retried_items_still_complete_the_map_on_redis(strategy, redis_cluster):
+    import redis
+
+    redis.Redis.from_url(redis_cluster).delete("counter")
+    report = run_graph(flaky_map(redis_cluster), broker=redis_cluster, backend=redis_cluster, strategy=strategy,
+                       timeout=60)
+    assert report.status == "SUCCESS", report.as_json()
+    assert [r["got"] for r in report.nodes["flaky"].result] == [0, 1, 2]
