@@ -39,6 +39,22 @@ _HOT = re.compile(r"\.\s*(?:s|si|signature|subtask|delay|apply_async|on_error|li
 _WAIT = re.compile(r"\.\s*(?:get|join|wait)\s*\(")
 _BIG = re.compile(r"\.\s*(?:read|read_text|read_bytes|readlines)\s*\(|json\.load\b"  # what _big_value can call big
                   r"|\brange\s*\([^)\n]*\d[\d_]{4,}|\*\s*\d[\d_]{2,}|\d[\d_]{2,}\s*\*")
+
+
+def _word(word: str) -> str:
+    """``\\bword`` written to start with a literal character: a pattern
+    whose alternatives all start with one is searched by skipping to those
+    characters (``re`` tries every position otherwise)."""
+    return rf"{re.escape(word[0])}(?<=\b{re.escape(word[0])}){re.escape(word[1:])}"
+
+
+# The same patterns in that form, for ASCII text (``\d`` also matches other digits, which cannot start one).
+_HOT_FAST = (r"\.\s*(?:s|si|signature|subtask|delay|apply_async|on_error|link_error|set|send_task)\s*\("
+             r"|" + "|".join(_word(w) + r"\b" for w in ("chain", "group", "chord", "signature", "subtask",
+                                                          "link_error", "task", "shared_task")) + r"|\|")
+_BIG_FAST = re.compile(r"\.\s*(?:read|read_text|read_bytes|readlines)\s*\(|json\.load\b"
+                       r"|" + _word("range") + r"\s*\([^)\n]*\d[\d_]{4,}|\*\s*\d[\d_]{2,}"
+                       r"|" + "|".join(rf"{digit}[\d_]{{2,}}\s*\*" for digit in "0123456789"))
 _NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[\s,]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 
 Position = tuple[int, int]  # 1-based line, 1-based character column
@@ -601,13 +617,15 @@ class _Walker(ast.NodeVisitor):
         self.functions: dict[str, str] = {}  # local name -> canvas function
         self.modules: set[str] = set()  # local names of the celery modules
         self._celery_imports(tree.body)
-        pattern = _HOT
+        fast = source.isascii()
         aliases = [name for name, kind in self.functions.items() if name != kind]
-        if aliases:
-            pattern = re.compile(_HOT.pattern + "|" + "|".join(rf"\b{re.escape(a)}\b" for a in aliases))
+        if fast:
+            pattern = re.compile(_HOT_FAST + "".join(f"|{_word(a)}\\b" for a in aliases))
+        else:
+            pattern = re.compile(_HOT.pattern + "".join(rf"|\b{re.escape(a)}\b" for a in aliases))
         self.hot = _matching_lines(pattern, source)
         self.wait_lines = _matching_lines(_WAIT, source)
-        self.big_lines = _matching_lines(_BIG, source)
+        self.big_lines = _matching_lines(_BIG_FAST if fast else _BIG, source)
         if len(source) >= BIG_BYTES:
             self.big_lines = sorted({*self.big_lines, *(n for n, line in enumerate(lines, 1) if len(line) >= BIG_BYTES)})
         self.scopes: list[_Scope] = [_Scope("module", tree.body, walker=self)]

@@ -13,6 +13,7 @@ the facts with a cross-file index of task definitions.
 
 from __future__ import annotations
 
+import functools
 import gc
 import multiprocessing
 import os
@@ -36,6 +37,21 @@ MAX_RESULT_BYTES = 64 * 1024
 # it is not parsed (most of a web project: models, views without tasks, forms, settings).
 RELEVANT = re.compile(r"celery|task|\b(?:chain|group|chord)\b|signature|subtask|\.si?\(|\.delay\(|\.apply_async\("
                       r"|link_error|on_error|DiGraph")
+_RELEVANT_TEXTS = ("celery", "task", "signature", "subtask", ".s(", ".si(", ".delay(", ".apply_async(", "link_error",
+                   "on_error", "DiGraph")
+_CANVAS_WORDS = re.compile(r"\b(?:chain|group|chord)\b")
+
+
+def relevant(text: str) -> bool:
+    """Does ``text`` mention something a rule reads (``RELEVANT``)? Plain
+    substring tests first: one regex with alternatives tries every
+    position of the text, several times slower on the files it rejects.
+
+    >>> relevant("from celery import shared_task"), relevant("class Order(models.Model): ...")
+    (True, False)
+    """
+    return any(word in text for word in _RELEVANT_TEXTS) or (
+        ("chain" in text or "group" in text or "chord" in text) and _CANVAS_WORDS.search(text) is not None)
 
 
 class LintUsageError(ValueError):
@@ -89,12 +105,19 @@ def _unique(found: Iterator[tuple[Path, bool]]) -> Iterator[tuple[Path, bool]]:
         yield paths[key], seen[key]
 
 
-def display_path(path: Path) -> str:
-    """Relative to the working directory when inside it (as ruff prints)."""
+def display_path(path: Path, resolved: Path | None = None) -> str:
+    """Relative to the working directory when inside it (as ruff prints);
+    ``resolved``: ``path.resolve()`` when the caller has it already."""
+    resolved = resolved if resolved is not None else path.resolve()
     try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+        return resolved.relative_to(_resolved_cwd(os.getcwd())).as_posix()
     except ValueError:
         return str(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _resolved_cwd(cwd: str) -> Path:
+    return Path(cwd).resolve()
 
 
 @dataclass
@@ -211,7 +234,8 @@ def _read_chunk(jobs: list) -> list:
 
 def _read_file(path: Path, explicit: bool, graph_attribute: str):
     """(PLN000 findings, the file's facts or None, graph file or None)."""
-    display = display_path(path)
+    resolved = path.resolve()
+    display = display_path(path, resolved)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as error:
@@ -225,9 +249,9 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
         if explicit or problem is None:
             return [], None, (display, path, {}, problem)
         return [], None, None
-    if not explicit and not RELEVANT.search(text) and not (path.name == "__init__.py" and "import" in text):
+    if not explicit and not relevant(text) and not (path.name == "__init__.py" and "import" in text):
         return [], None, None  # nothing any rule reads (a package's __init__ may re-export tasks)
-    module = path.resolve().with_suffix("").parts
+    module = resolved.with_suffix("").parts
     try:
         tree = parse_source(text, str(path))
         facts = collect(text, str(path), tree, module)
