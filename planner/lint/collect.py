@@ -991,6 +991,28 @@ class _Walker(ast.NodeVisitor):
 
     # expressions -----------------------------------------------------------------------------------------
 
+    def visit(self, node) -> None:
+        """:meth:`ast.NodeVisitor.visit`, the method for each node class
+        looked up once (the walk visits hundreds of thousands of nodes)."""
+        handler = _HANDLERS.get(node.__class__)
+        if handler is None:
+            name = "visit_" + node.__class__.__name__
+            handler = getattr(_Walker, name) if name in _Walker.__dict__ else _Walker.generic_visit
+            _HANDLERS[node.__class__] = handler
+        handler(self, node)
+
+    def generic_visit(self, node) -> None:
+        """Visit the children, as :meth:`ast.NodeVisitor.generic_visit`,
+        except leaves no method reads (names, constants, operators)."""
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if value.__class__ is list:
+                for item in value:
+                    if isinstance(item, ast.AST) and item.__class__ not in _LEAVES:
+                        self.visit(item)
+            elif isinstance(value, ast.AST) and value.__class__ not in _LEAVES:
+                self.visit(value)
+
     def visit_FunctionDef(self, node):  # a def inside an expression context cannot happen; statements do it
         self.function(node)
 
@@ -1166,6 +1188,13 @@ class _Walker(ast.NodeVisitor):
                     if self.is_result(receiver) or (isinstance(receiver, ast.Name) and receiver.id in results):
                         waits.append(ResultWait(self.at(node), node.func.attr, task))
         return waits
+
+
+_HANDLERS: dict[type, object] = {}  # node class -> the _Walker method that visits it
+# Nodes without children any visit method reads.
+_LEAVES = frozenset({ast.Name, ast.Constant, *(cls for base in (ast.expr_context, ast.operator, ast.boolop,
+                                                                 ast.unaryop, ast.cmpop)
+                                                for cls in base.__subclasses__())})
 
 
 def _own_expressions(statement):

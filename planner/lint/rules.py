@@ -38,12 +38,14 @@ class TaskIndex:
         self.modules: dict[str, list[tuple[tuple[str, ...], dict, dict]]] = {}  # last part -> files
         self.by_name: dict[str, list[TaskDef]] = {}
         self.by_registered: dict[str, list[TaskDef]] = {}
+        self._found: dict[tuple, list] = {}  # module reference -> its files
 
     def add(self, module: tuple[str, ...], facts: FileFacts) -> None:
         """Index the tasks (and package re-exports) of the file at
         ``module`` (its path parts without the suffix)."""
         if not (facts.tasks or facts.reexports) or not module:
             return
+        self._found.clear()
         parts = module[:-1] if module[-1] == "__init__" else module
         if parts:
             self.modules.setdefault(parts[-1], []).append((parts, facts.tasks, facts.reexports))
@@ -63,6 +65,12 @@ class TaskIndex:
         return found
 
     def _files(self, module: tuple) -> list:
+        found = self._found.get(module)
+        if found is None:  # the same module is imported by many files: each suffix scan done once
+            found = self._found[module] = self._scan(module)
+        return found
+
+    def _scan(self, module: tuple) -> list:
         anchor, parts = module
         full = (*anchor, *parts) if anchor is not None else tuple(parts)
         if not full:
