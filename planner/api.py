@@ -190,7 +190,10 @@ def submit(graph, app=None, strategy: str = "auto", local: bool = False, *, para
     if local:
         if broker or backend:
             raise PlannerError("local=True runs on the embedded worker: it takes no broker or backend")
+        if not _local_run.acquire(blocking=False):  # the embedded worker is one per process
+            raise PlannerError("a local run is already going in this process: wait for it or close it first")
         worker = contextlib.ExitStack()
+        worker.callback(_local_run.release)
         try:
             where, warnings = worker.enter_context(on_embedded_worker(app, plan, signatures, concurrency))
             record = start(plan, signatures, app, queues=queue_of_nodes(plan_queues(app, plan, signatures)),
@@ -203,7 +206,9 @@ def submit(graph, app=None, strategy: str = "auto", local: bool = False, *, para
         raise PlannerError(f"the app '{app.main}' has no broker: set its broker_url, give broker=URL, "
                            "or submit(..., local=True) for the embedded worker")
     broker_url, backend_url = cluster_urls(app, broker, backend)
-    with on_cluster(app, plan, signatures, broker_url, backend_url, preflight=preflight) as (where, warnings):
+    # One submission at a time per process: the app's settings are borrowed while it sends.
+    with _submitting, on_cluster(app, plan, signatures, broker_url, backend_url, preflight=preflight) as placed:
+        where, warnings = placed
         record = start(plan, signatures, app, queues=queue_of_nodes(plan_queues(app, plan, signatures)),
                        parameters=parameters, where=where, warnings=warnings)
     return Run(record, _reader(broker_url, backend_url))
@@ -239,6 +244,8 @@ def attach(run_id: str, app=None, *, broker: str | None = None, backend: str | N
     return Run(load(reader, str(run_id)), reader, has_broker=bool(broker))
 
 
+_submitting = threading.Lock()
+_local_run = threading.Lock()
 _readers: dict[tuple[str | None, str], object] = {}
 _readers_lock = threading.Lock()
 

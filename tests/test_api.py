@@ -217,6 +217,8 @@ def test_local_runs_on_the_embedded_worker_until_waited_for():
         graph.nodes[name]["task"] = step.s(node=name, sleep=0.4)
     run = planner.submit(graph, local=True)
     assert run.status()["b"] in ("PENDING", "RUNNING")  # returned at once
+    with pytest.raises(PlannerError, match="^a local run is already going in this process"):
+        planner.submit(graph, local=True)
     assert any(t.name == "planner-embedded-worker" for t in threading.enumerate())
     same = planner.attach(run.id)  # the same process reaches the embedded store
     assert set(same.status()) == {"a", "b", "c"}

@@ -27,6 +27,9 @@ def status_command(
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Stop waiting after S seconds (exit "
                                             "124); the run goes on."),
     render_file: Optional[Path] = typer.Option(None, "--render", help="Draw the state-coloured diagram."),
+    stall_timeout: float = typer.Option(DEFAULT_STALL_TIMEOUT, "--stall-timeout", min=0, help="With --wait and "
+                                        "--broker: stop waiting (exit 2) after S seconds in which no node started "
+                                        "or finished and no worker held one; 0 waits forever."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
 ):
     """Show a run by id (exit 0 succeeded or still running, 1 a node failed,
@@ -42,7 +45,7 @@ def status_command(
     if wait:
         progress = progress_printer(Console(stderr=True), quiet)
         try:
-            report = run.wait(timeout, on_progress=progress.update, stall_timeout=DEFAULT_STALL_TIMEOUT)
+            report = run.wait(timeout, on_progress=progress.update, stall_timeout=stall_timeout)
         finally:
             progress.close()
     else:
