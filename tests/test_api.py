@@ -286,6 +286,10 @@ def test_a_backend_without_keys_cannot_keep_the_record():
         "(redis://...)")
     with pytest.raises(PlannerError, match="^cannot attach to run 'r': the result backend rpc:/+ keeps no run records"):
         planner.attach("r", app=app)
+    from planner.report import run_id_line
+
+    record = RunRecord("r", {"a": "t"}, plan_of_one("a"), submitted=0.0, unstored=reason)
+    assert run_id_line(record) == f"run id: r  (cannot be followed elsewhere: {reason})"
 
 
 @pytest.mark.timeout(90)
