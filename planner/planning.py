@@ -106,8 +106,10 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes=None) -> Pla
     if strategy == "auto" and shape["widest_chord"] >= WIDE_CHORD:
         return _exact(canvas, f"a chord over {shape['widest_chord']} tasks: exact dispatch counts arrivals "
                               "without the chord's join")
-    if strategy == "auto" and shape["carried"] >= CARRIED_SIGNATURES:
-        return _exact(canvas, f"a deeply nested canvas: its messages would carry {shape['carried']} signatures in "
+    # Counted only when a canvas could still be sent (it walks every message).
+    canvas.metadata["carried"] = carried = carried_signatures(canvas.root)
+    if strategy == "auto" and carried >= CARRIED_SIGNATURES:
+        return _exact(canvas, f"a deeply nested canvas: its messages would carry {carried} signatures in "
                               "all (each carries the rest of its chain and chord bodies); exact dispatch sends "
                               "constant-size messages")
     # The canvas may be sent: how big are its messages, with the signatures' real sizes?
@@ -144,10 +146,10 @@ def _exact(canvas: Plan, reason: str) -> Plan:
 
 
 def canvas_shape(plan: Plan) -> dict:
-    """The longest chain (steps), the widest chord header (tasks) and the
-    signatures its messages carry in all (:func:`carried_signatures`) of
-    the plan's canvas: what makes Celery's canvas slow. (The bytes of its
-    messages are in ``plan.metadata`` once a canvas may be sent.)"""
+    """The longest chain (steps) and the widest chord header (tasks) of the
+    plan's canvas: what makes Celery's canvas slow. (The signatures its
+    messages carry, :func:`carried_signatures`, and their bytes are in
+    ``plan.metadata`` once a canvas may be sent.)"""
     longest, widest = 0, 0
     for step in walk(plan.root):
         if isinstance(step, Chain):
@@ -157,7 +159,7 @@ def canvas_shape(plan: Plan) -> dict:
                     widest = max(widest, len(sub.members))
         elif isinstance(step, Chord):
             widest = max(widest, len(step.header.members))
-    return {"longest_chain": longest, "widest_chord": widest, "carried": message_bytes(plan.root, {})[2]}
+    return {"longest_chain": longest, "widest_chord": widest}
 
 
 def carried_signatures(root) -> int:
