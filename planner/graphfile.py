@@ -175,6 +175,9 @@ def _load_module_attribute(path: Path, attribute: str):
         raise PlannerError(f"{path}:{error.lineno}: syntax error: {error.msg}") from error
     except (OSError, ValueError) as error:
         raise PlannerError(f"{path}: cannot read the graph file: {_describe(error)}") from error
+    # In sys.modules while it runs, as an imported module is: @dataclass, typing.get_type_hints and
+    # pickle look the module up there (its unique name cannot clash with another graph file's).
+    sys.modules[module_name] = module
     try:
         exec(code, module.__dict__)
     except SystemExit as error:

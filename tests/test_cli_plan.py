@@ -282,3 +282,25 @@ def test_every_output_of_long_and_deep_plans(tmp_path, name, body):
     for suffix in (".dot", ".mmd"):
         result = planner("render", path, "-o", tmp_path / f"{name}{suffix}", timeout=240)
         assert result.returncode == 0, result.stderr[-500:]
+
+
+def test_a_graph_file_may_define_dataclasses(tmp_path):
+    """@dataclass looks its class's module up in sys.modules while the file runs."""
+    path = graph_file(tmp_path, '''
+        from dataclasses import dataclass
+
+
+        @dataclass
+        class Step:
+            name: str
+            x: int
+
+
+        graph = nx.DiGraph()
+        for step in (Step("first", 1), Step("second", 2)):
+            graph.add_node(step.name, task=add.si(step.x, step.x))
+        graph.add_edge("first", "second")
+        ''')
+    result = planner("plan", path)
+    assert result.returncode == 0, result.stderr
+    assert "first  tasks.add(1, 1)" in result.stdout
