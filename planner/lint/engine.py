@@ -17,9 +17,11 @@ import functools
 import gc
 import multiprocessing
 import os
+import pickle
 import re
 import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -162,11 +164,12 @@ def lint(paths: list[str], select: str | None = None, ignore: str | None = None,
         findings, checked, graph_files = _read_all(files, graph_attribute)
         index = TaskIndex()
         for item in checked:
-            index.add(item.module, item.facts)
+            index.add(item.module, item.index_facts())
         for item in checked:
-            if item.facts.worth_checking():
-                findings += [f for f in check_file(item.display, item.facts, index)
-                             if not _suppressed(f, item.facts.noqa)]
+            if item.worth_checking:
+                facts = item.unpacked()
+                findings += [f for f in check_file(item.display, facts, index) if not _suppressed(f, facts.noqa)]
+                del facts
     finally:
         sys.setrecursionlimit(limit)
         if collecting:
@@ -188,9 +191,32 @@ def lint(paths: list[str], select: str | None = None, ignore: str | None = None,
 
 @dataclass
 class _Item:
+    """A Python file's facts until the rules run. From a worker process
+    they stay pickled and compressed (``packed``: a tenth of the objects'
+    memory), unpacked one file at a time by the rules; the tasks and
+    re-exports the cross-file index needs come apart."""
+
     display: str
     module: tuple[str, ...]
-    facts: FileFacts
+    facts: FileFacts | None
+    worth_checking: bool
+    packed: bytes | None = None
+    tasks: dict | None = None
+    reexports: dict | None = None
+
+    def index_facts(self) -> FileFacts:
+        if self.facts is not None:
+            return self.facts
+        return FileFacts(tasks=self.tasks, reexports=self.reexports)
+
+    def unpacked(self) -> FileFacts:
+        return self.facts if self.facts is not None else pickle.loads(zlib.decompress(self.packed))
+
+    def packed_up(self) -> _Item:
+        if self.facts is None or not self.worth_checking:
+            return _Item(self.display, self.module, None, False, None, self.facts.tasks, self.facts.reexports)
+        return _Item(self.display, self.module, None, True, zlib.compress(pickle.dumps(self.facts, pickle.HIGHEST_PROTOCOL), 1),
+                     self.facts.tasks, self.facts.reexports)
 
 
 PARALLEL_FROM = 200  # files; below this a process pool costs more than it saves
@@ -210,17 +236,20 @@ def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
     if workers > 1 and len(jobs) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods() \
             and threading.active_count() == 1:  # forking a process with threads can deadlock its children
         with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = list(pool.imap(_read_chunk, _chunks(jobs, CHUNK)))
-        results = [result for chunk in results for result in chunk]
+            for chunk in pool.imap(_read_chunk, _chunks(jobs, CHUNK)):
+                _gather(chunk, findings, checked, graph_files)
     else:
-        results = [_read_file(*job) for job in jobs]
+        _gather((_read_file(*job) for job in jobs), findings, checked, graph_files)
+    return findings, checked, graph_files
+
+
+def _gather(results, findings: list, checked: list, graph_files: list) -> None:
     for found, item, graph_file in results:
         findings += found
         if item is not None:
             checked.append(item)
         if graph_file is not None:
             graph_files.append(graph_file)
-    return findings, checked, graph_files
 
 
 def _chunks(jobs: list, size: int) -> Iterator[list]:
@@ -229,7 +258,12 @@ def _chunks(jobs: list, size: int) -> Iterator[list]:
 
 
 def _read_chunk(jobs: list) -> list:
-    return [_read_file(*job) for job in jobs]
+    """In a worker process: the files' results, facts pickled."""
+    results = []
+    for job in jobs:
+        found, item, graph_file = _read_file(*job)
+        results.append((found, None if item is None else item.packed_up(), graph_file))
+    return results
 
 
 def _read_file(path: Path, explicit: bool, graph_attribute: str):
@@ -265,7 +299,8 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str):
         return [Finding(display, 1, 1, "PLN000", "expressions nested too deeply to analyse",
                         "split the long expression; nothing else in this file was checked")], None, None
     del tree
-    item = _Item(display, module, facts) if facts.worth_checking() or facts.tasks or facts.reexports else None
+    worth = facts.worth_checking()
+    item = _Item(display, module, facts, worth) if worth or facts.tasks or facts.reexports else None
     graph_file = (display, path, facts.noqa, None) if is_graph else None
     return [], item, graph_file
 
