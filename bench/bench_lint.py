@@ -10,12 +10,16 @@ about 300 lines each. Task modules define tasks (plain, ``bind=True``,
 sibling apps; a share of modules uses Python 3.12 syntax (``type`` aliases,
 ``def f[T]``, f-strings with nested quotes) that the running interpreter
 cannot parse. Two trees: ``mixed`` (a quarter of the modules are task
-modules, as in a web project) and ``celery`` (every module is one).
+modules, as in a web project) and ``celery`` (every module is one); the
+``mixed`` one twice as large too (speed and memory must not depend on the
+tree's size), and with each output format (``--format json`` elsewhere).
 
 Target on a 2-core machine: >= 300 files/s and <= 300 MB peak on 3,000
-files. Peak MB is the largest resident memory of the ``planner lint``
-process and its worker processes together (sampled from /proc); CPU s is
-their user + system time. On a busy machine files/s (wall clock) drops
+files. Peak MB is the largest memory of the ``planner lint`` process and
+its worker processes together (their proportional set sizes, sampled from
+/proc every 20 ms: pages the forked workers share with the parent count
+once), and never less than the largest process's peak resident size;
+CPU s is their user + system time. On a busy machine files/s (wall clock) drops
 with the CPU share the run gets; files per CPU second does not.
 
     python bench/bench_lint.py [--files 3000] [--lines 300] [--paths DIR ...]
@@ -190,15 +194,22 @@ def planner_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "planner"]
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of ``pid`` and its child processes (a process pool)."""
+def _tree_memory_kb(pid: int) -> int:
+    """Memory of ``pid`` and its child processes (a process pool): the sum
+    of their proportional set sizes (a page the forked workers share with
+    their parent is counted once, split between them), or of their
+    resident sizes where the kernel has no ``smaps_rollup``."""
     total = 0
     pids = [pid]
     while pids:
         current = pids.pop()
         try:
-            with open(f"/proc/{current}/status") as status:
-                total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
+            try:
+                with open(f"/proc/{current}/smaps_rollup") as rollup:
+                    total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+            except (FileNotFoundError, StopIteration):
+                with open(f"/proc/{current}/status") as status:
+                    total += next((int(line.split()[1]) for line in status if line.startswith("VmRSS:")), 0)
             with open(f"/proc/{current}/task/{current}/children") as children:
                 pids += [int(child) for child in children.read().split()]
         except (OSError, ValueError):
@@ -206,19 +217,19 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_lint(paths: list[str]) -> tuple[float, float, float, int]:
+def run_lint(paths: list[str], output: str = "json") -> tuple[float, float, float, int]:
     """(wall seconds, CPU seconds, peak MB of the process and its workers,
-    findings) of one `planner lint` run."""
+    findings) of one `planner lint` run, its output written to a file."""
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
-        process = subprocess.Popen([*planner_command(), "lint", *paths, "--format", "json"], stdout=out,
+        process = subprocess.Popen([*planner_command(), "lint", *paths, "--format", output], stdout=out,
                                    stderr=subprocess.PIPE, cwd=ROOT)
         peak = [0]
         done = threading.Event()
 
         def sample():
             while not done.wait(0.02):
-                peak[0] = max(peak[0], _tree_rss_kb(process.pid))
+                peak[0] = max(peak[0], _tree_memory_kb(process.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -234,7 +245,16 @@ def run_lint(paths: list[str]) -> tuple[float, float, float, int]:
     if process.returncode not in (0, 1):
         raise SystemExit(f"planner lint failed ({process.returncode}): {stderr.strip()}")
     peak_mb = max(peak[0], usage.ru_maxrss) / 1024
-    return elapsed, usage.ru_utime + usage.ru_stime, peak_mb, len(json.loads(text)["findings"])
+    return elapsed, usage.ru_utime + usage.ru_stime, peak_mb, _count_findings(text, output)
+
+
+def _count_findings(text: str, output: str) -> int:
+    if output == "json":
+        return len(json.loads(text)["findings"])
+    if output == "sarif":
+        return len(json.loads(text)["runs"][0]["results"])
+    return sum(1 for line in text.splitlines() if line and not line.startswith((" ", "Found", "All checks"))
+               and ": note: " not in line)
 
 
 def count_python(paths: list[str]) -> tuple[int, int]:
@@ -260,14 +280,18 @@ def main() -> int:
 
     rows = []
     workdir = Path(tempfile.mkdtemp(prefix="planner-bench-lint-"))
+    load = os.getloadavg()[0]
     try:
-        for label, share in (("mixed", 0.25), ("celery", 1.0)):
-            folder = workdir / label
+        trees = (("mixed", 0.25, args.files, ("json", "text", "sarif")), ("celery", 1.0, args.files, ("json",)),
+                 ("mixed", 0.25, 2 * args.files, ("json",)))
+        for label, share, size, outputs in trees:
+            folder = workdir / f"{label}{size}"
             folder.mkdir()
-            generate(folder, args.files, args.lines, share)
+            generate(folder, size, args.lines, share)
             files, lines = count_python([str(folder)])
-            seconds, cpu, peak, found = run_lint([str(folder)])
-            rows.append((f"generated {label}", files, lines, seconds, cpu, peak, found))
+            for output in outputs:
+                seconds, cpu, peak, found = run_lint([str(folder)], output)
+                rows.append((f"generated {label} {output}", files, lines, seconds, cpu, peak, found))
             shutil.rmtree(folder)
         for path in args.paths:
             files, lines = count_python([path])
@@ -276,7 +300,8 @@ def main() -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
-    print(f"planner lint, end to end (cores: {os.cpu_count()}, load: {os.getloadavg()[0]:.1f})")
+    print(f"planner lint, end to end (cores: {os.cpu_count()}, load average: {load:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end)")
     print(f"{'tree':<28} {'files':>6} {'lines':>8} {'seconds':>8} {'files/s':>8} {'CPU s':>7} {'files/CPU s':>11} "
           f"{'peak MB':>8} {'findings':>9}")
     ok = True
