@@ -552,3 +552,32 @@ def test_process_pool_finds_the_same(monkeypatch):
     monkeypatch.setattr(engine, "PARALLEL_FROM", 1)
     monkeypatch.setattr(engine.os, "cpu_count", lambda: 2)
     assert lint_paths([str(FIXTURES / "code"), str(GRAPHS)]) == serial
+
+
+FAST_PATTERN_TEXTS = [
+    "chain(add.s(1), log.si())", "x = a.\n    s(1)", "g = group(\n  t.si(1) for t in ts)", "chained = groups | chords",
+    "task_id = my_task.delay(1)", "shared_task\nsubtasks = 1", "read = f.\n read()", "n = 10 *\n 1000",
+    "for i in range(10, 100000): pass", "x = 1_000 * 'a'", "y = '٣٣٣' * 3", "c2(x) if c else c(y)",
+    "sig.set (queue='a') | other.signature ( )", "json.loads(x); json.load(f)", "xchain(1); chain_(2); _group(3)",
+]
+
+
+def test_fast_pre_filter_and_hot_lines_match_their_definitions():
+    """The pre-filter (substring tests) and the hot-line patterns written
+    to start with literal characters select exactly what the readable
+    patterns select, on the fixtures, the examples, planner's own code
+    and edge cases (a match across lines, non-ASCII digits, aliases)."""
+    from planner.lint import collect, engine
+
+    texts = list(FAST_PATTERN_TEXTS)
+    for folder in (FIXTURES, ROOT / "examples", ROOT / "planner"):
+        texts += [path.read_text(encoding="utf-8", errors="replace") for path in sorted(folder.rglob("*.py"))]
+    for text in texts:
+        assert engine.relevant(text) == bool(engine.RELEVANT.search(text)), text[:80]
+        lines = collect._matching_lines
+        assert lines(re.compile(collect._HOT_FAST), text) == lines(collect._HOT, text), text[:80]
+        with_alias = collect._HOT.pattern + r"|\bc\b|\bc2\b"
+        fast_alias = collect._HOT_FAST + f"|{collect._word('c')}\\b|{collect._word('c2')}\\b"
+        assert lines(re.compile(fast_alias), text) == lines(re.compile(with_alias), text), text[:80]
+        if text.isascii():
+            assert lines(collect._BIG_FAST, text) == lines(collect._BIG, text), text[:80]
