@@ -83,7 +83,8 @@ class RunReport:
     run_id: str | None = None  # follow it elsewhere: planner status RUN_ID, planner.attach(RUN_ID)
 
     def as_json(self) -> dict:
-        return {"status": self.status, "run_id": self.run_id, "parameters": self.parameters,
+        return {"status": self.status, "run_id": self.run_id, "strategy": self.plan.strategy,
+                "elapsed": round(self.elapsed, 3), "parameters": self.parameters, "warnings": self.warnings,
                 "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
 
     def count(self, state: str) -> int:
