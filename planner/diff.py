@@ -25,6 +25,8 @@ edges, listed neither as removed nor as added.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -80,9 +82,13 @@ class PlanDiff:
         return (self.old_strategy[0] != self.new_strategy[0] or bool(self.added_dependencies_new)
                 or bool(self.added_dependencies_gone) or self.old_critical_path != self.new_critical_path)
 
+    @functools.cached_property
+    def _renamed(self) -> dict[str, str]:
+        return dict(self.renamed_nodes)
+
     def new_name(self, old: str) -> str:
         """The name an old node has in the new graph (itself unless renamed)."""
-        return dict(self.renamed_nodes).get(old, old)
+        return self._renamed.get(old, old)
 
     def as_dict(self) -> dict:
         """``planner plan --diff --format json``'s ``"diff"``."""
@@ -132,9 +138,16 @@ def node_facts(plan: Plan, signatures: Mapping | None = None) -> dict[str, dict]
     return facts
 
 
+_SCALARS = (str, int, float, bool, type(None))
+
+
 def _json(value):
     """``value`` as JSON reads it back (tuples become lists), so equal
     arguments compare equal whichever way they were written."""
+    if isinstance(value, list) and all(type(item) in _SCALARS for item in value):
+        return value  # the usual arguments: nothing to convert
+    if isinstance(value, dict) and not value:
+        return {}
     try:
         return json.loads(json.dumps(value, sort_keys=True))
     except (TypeError, ValueError):  # a graph that was not validated
@@ -156,6 +169,8 @@ def plan_diff(old: Plan, new: Plan, old_signatures: Mapping | None = None, new_s
             changed.append(NodeChange(name, fields, {f: old_facts[name][f] for f in fields},
                                       {f: new_facts[name][f] for f in fields}))
 
+    renamed_to = set(renames.values())
+
     def renamed(node):
         return renames.get(node, node)
 
@@ -163,7 +178,7 @@ def plan_diff(old: Plan, new: Plan, old_signatures: Mapping | None = None, new_s
     new_added = {(str(u), str(v)) for u, v in new.added}
     old_added = {(renamed(str(u)), renamed(str(v))): (str(u), str(v)) for u, v in old.added}
     return PlanDiff(
-        added_nodes=[n for n in added if n not in renames.values()],
+        added_nodes=[n for n in added if n not in renamed_to],
         removed_nodes=[n for n in removed if n not in renames],
         changed_nodes=changed,
         renamed_nodes=list(renames.items()),
@@ -186,51 +201,68 @@ def _renames(og: nx.DiGraph, ng: nx.DiGraph, removed: list[str], added: list[str
     """Old name → new name for each removed node that reappears under another
     name: the same facts, and edges that map onto each other.
 
-    Pairs whose facts match one to one are assumed renamed, then any pair
-    whose edges do not map onto each other is dropped, until none is left
-    to drop (dropping one can break its neighbours' pairs). Facts shared by
-    several nodes are paired when the edges single out one partner."""
+    First, pairs whose facts match one to one are assumed renamed, and any
+    pair whose edges do not map onto each other is dropped, until none is
+    left to drop (dropping one can break its neighbours': a chain renamed
+    whole holds up, a node whose edges moved does not). Then each node
+    still unpaired is paired with a node of the same facts and the same
+    neighbours, as far as they are known (several nodes of the same facts
+    are told apart by their edges); each pair made may single out its
+    neighbours' partners. Every step looks at a node's edges only: linear in
+    the size of the graphs."""
     def key(facts):
         return json.dumps(facts, sort_keys=True)
 
-    candidates: dict[str, tuple[list[str], list[str]]] = {}
-    for name in removed:
-        candidates.setdefault(key(old_facts[name]), ([], []))[0].append(name)
-    for name in added:
-        if key(new_facts[name]) in candidates:
-            candidates[key(new_facts[name])][1].append(name)
-    pairs = {olds[0]: news[0] for olds, news in candidates.values() if len(olds) == 1 and len(news) == 1}
-    ambiguous = [(olds, news) for olds, news in candidates.values() if news and (len(olds) > 1 or len(news) > 1)]
+    old_keys = {name: key(old_facts[name]) for name in removed}
+    new_keys = {name: key(new_facts[name]) for name in added}
+    by_key: dict[str, tuple[list[str], list[str]]] = {}
+    for name, k in old_keys.items():
+        by_key.setdefault(k, ([], []))[0].append(name)
+    for name, k in new_keys.items():
+        if k in by_key:
+            by_key[k][1].append(name)
+    pairs = {olds[0]: news[0] for olds, news in by_key.values() if len(olds) == 1 and len(news) == 1}
 
-    def edges_match(old_name: str, new_name: str) -> bool:
-        def mapped(nodes):
-            return {pairs.get(n, n if n in ng and n in og else None) for n in nodes}
+    def mapped(nodes):
+        """Old names as new ones, None for a removed node not (yet) paired."""
+        return frozenset(pairs.get(n, n if n in ng and n in og else None) for n in nodes)
 
-        return mapped(og.pred[old_name]) == set(ng.pred[new_name]) and \
-            mapped(og.succ[old_name]) == set(ng.succ[new_name])
+    def holds(old_name: str, new_name: str) -> bool:
+        return mapped(og.pred[old_name]) == frozenset(ng.pred[new_name]) and \
+            mapped(og.succ[old_name]) == frozenset(ng.succ[new_name])
 
-    for _ in range(len(removed) + 1):
-        before = dict(pairs)
-        while True:  # drop pairs that do not hold up, until every one left does
-            broken = [old_name for old_name, new_name in pairs.items() if not edges_match(old_name, new_name)]
-            if not broken:
-                break
-            for old_name in broken:
-                del pairs[old_name]
-        taken = set(pairs.values())
-        for olds, news in ambiguous:
-            free_news = [n for n in news if n not in taken]
-            for old_name in olds:
-                if old_name in pairs:
-                    continue
-                fits = [n for n in free_news if edges_match(old_name, n)]
-                others = [o for o in olds if o != old_name and o not in pairs]
-                if len(fits) == 1 and not any(edges_match(o, fits[0]) for o in others):
-                    pairs[old_name] = fits[0]
-                    taken.add(fits[0])
-                    free_news.remove(fits[0])
-        if pairs == before:
-            break
+    def paired_neighbours(name: str):
+        return (n for n in itertools.chain(og.pred[name], og.succ[name]) if n in pairs)
+
+    check = list(pairs)
+    while check:  # drop the pairs that do not hold up, then recheck their paired neighbours
+        name = check.pop()
+        if name in pairs and not holds(name, pairs[name]):
+            del pairs[name]
+            check.extend(paired_neighbours(name))
+
+    taken = set(pairs.values())
+    partners: dict[tuple, list[str]] = {}  # (facts, predecessors, successors) → new nodes
+    for name, k in new_keys.items():
+        if name not in taken and k in by_key:
+            partners.setdefault((k, frozenset(ng.pred[name]), frozenset(ng.succ[name])), []).append(name)
+    unpaired = [name for name in removed if name not in pairs and by_key[old_keys[name]][1]]
+    while unpaired:
+        name = unpaired.pop()
+        if name in pairs:
+            continue
+        preds, succs = mapped(og.pred[name]), mapped(og.succ[name])
+        if None in preds or None in succs:
+            continue  # a neighbour not known yet: its pairing brings this node back
+        found = partners.get((old_keys[name], preds, succs))
+        while found and found[-1] in taken:
+            found.pop()
+        if not found:
+            continue
+        pairs[name] = found.pop()  # nodes of the same facts and the same neighbours are interchangeable
+        taken.add(pairs[name])
+        unpaired.extend(n for n in itertools.chain(og.pred[name], og.succ[name])
+                        if n not in pairs and n in old_keys and by_key[old_keys[n]][1])
     # In the old graph's order, as the other lists are.
     return {name: pairs[name] for name in removed if name in pairs}
 
