@@ -38,7 +38,10 @@ def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | No
     exact_run = submit(plan, sent, app, task_ids)
     record = RunRecord(run_id, task_ids, plan, submitted, dict(queues or {}), dict(parameters or {}), exact_run,
                        where, list(warnings or []), embedded)
-    record.unstored = records.store(app, record)
+    try:
+        record.unstored = records.store(app, record)
+    except Exception as error:  # the run is out: it goes on, it just cannot be followed elsewhere
+        record.unstored = f"its record could not be stored ({type(error).__name__}: {error})"
     return record
 
 
