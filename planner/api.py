@@ -119,8 +119,8 @@ class Run:
         if self._ended:
             return
         if not self.has_broker:
-            raise PlannerError(f"cannot cancel run '{self.id}' without its broker: attach with broker=URL "
-                               "(planner status --broker URL)")
+            raise PlannerError(f"cannot cancel run '{self.id}' without its broker: attach with broker=URL, or an "
+                               "app that has one")
         self._poll()
         stop(self.app, self.nodes, self.record)
 
