@@ -197,6 +197,9 @@ def test_the_run_record_expires_with_result_expires(redis_url):
     client = redis.Redis.from_url(redis_url)
     default = planner.submit(graph, broker=redis_url, backend=redis_url, preflight=False)
     assert 86300 < client.ttl(f"planner-run-{default.id}") <= 86400  # Celery's default: one day
+    with pytest.raises(PlannerError, match=f"^cannot cancel run '{default.id}' without its broker: attach with "
+                                           "broker=URL"):
+        planner.attach(default.id, backend=redis_url).cancel()
     before = app.conf.result_expires
     app.conf.result_expires = 2
     try:
