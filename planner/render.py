@@ -952,7 +952,8 @@ def render_bytes(plan: Plan, fmt: str, states=None, durations=None, collapse: bo
     ``diff``: a :class:`planner.diff.PlanDiff` to draw on the plan."""
     if fmt == "mermaid" or fmt == "markdown":
         text = to_mermaid(plan, states, durations, collapse, markdown=fmt == "markdown", items=items, diff=diff)
-        return text.encode(), mermaid_warnings(text)
+        block = text[text.index("```mermaid\n"):] if fmt == "markdown" else text  # the diagram, not a summary
+        return text.encode(), mermaid_warnings(block)
     source = to_dot(plan, states, durations, collapse, items, diff)
     return (source.encode() if fmt == "dot" else run_dot(source, fmt)), []
 

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from planner.cli import app as app_cli
 from planner.diff import diff_lines, plan_diff
 from planner.planning import make_plan, signatures
-from planner.render import NEW_EDGE_COLOUR, REMOVED_COLOUR, diagram, run_dot, to_dot, to_mermaid
+from planner.render import NEW_EDGE_COLOUR, REMOVED_COLOUR, diagram, render_bytes, run_dot, to_dot, to_mermaid
 
 # In this process the test projects load one after another, and Celery warns about each task name they share.
 pytestmark = [pytest.mark.timeout(120), pytest.mark.filterwarnings("ignore:Task name .* is already registered")]
@@ -753,3 +753,14 @@ def test_the_readme_ci_step_renders_each_changed_graph(tmp_path):
     assert "pipelines/graph.py against origin/main:pipelines/graph.py" in text
     assert "nodes:  1 added (clean_c), 2 changed" in text
     assert len(mermaid_blocks(text)) == 1
+
+
+def test_mermaid_limits_are_told_of_the_diagram_not_the_summary():
+    chain = [f"s{i}" for i in range(600)]
+    old = build({name: publish.s() for name in chain}, list(zip(chain, chain[1:], strict=False)))
+    new = nx.relabel_nodes(old, {"s0": "start"})
+    plan = make_plan(new)
+    found = plan_diff(make_plan(old), plan, signatures(old), signatures(new))
+    markdown, warned = render_bytes(plan, "markdown", diff=found)
+    assert markdown.startswith(b"**planner**: what changed in the plan")
+    assert warned == render_bytes(plan, "mermaid", diff=found)[1] and "edges" in warned[0]
