@@ -382,3 +382,23 @@ def test_retried_items_still_complete_the_map_on_redis(strategy, redis_cluster):
                        timeout=60)
     assert report.status == "SUCCESS", report.as_json()
     assert [r["got"] for r in report.nodes["flaky"].result] == [0, 1, 2]
+
+
+@pytest.mark.timeout(60)
+def test_the_map_example_runs():
+    result = planner_cli("run", ROOT / "examples" / "map" / "graph.py", "--local", "--param", "count=12")
+    assert result.returncode == 0, result.stderr
+    assert "published 12 thumbnails" in result.stdout and "resize ×12" in result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_submit_and_attach_see_the_map_node_on_redis(redis_cluster):
+    """planner.submit / attach (the run's record keeps map=True): the
+    attached run's report counts the items as the run's own does."""
+    import planner
+
+    run = planner.submit(mapped(5), broker=redis_cluster, backend=redis_cluster)
+    report = run.wait(timeout=60)
+    check_success(report, 5)
+    again = planner.attach(run.id, broker=redis_cluster, backend=redis_cluster).wait(timeout=30)
+    assert again.as_json()["nodes"]["square"]["map"] == report.as_json()["nodes"]["square"]["map"]
