@@ -157,13 +157,13 @@ def test_status_errors_are_one_line(cluster, tmp_path):
 CHAIN = 10
 
 
-def chain_graph(tally: str) -> nx.DiGraph:
+def chain_graph(tally: str, sleep: float = 0.3) -> nx.DiGraph:
     from workload.tasks import counted
 
     graph = nx.DiGraph()
     names = [f"s{i}" for i in range(CHAIN)]
     for name in names:
-        graph.add_node(name, task=counted.s(node=name, sleep=0.3, tally=tally))
+        graph.add_node(name, task=counted.s(node=name, sleep=sleep, tally=tally))
     nx.add_path(graph, names)
     return graph
 
@@ -352,3 +352,22 @@ def test_the_record_keeps_the_plan_whole():
             [list(plan.graph.predecessors(n)) for n in plan.graph]
         assert (back.task_ids, back.queues["d"], back.parameters, back.exact_run, back.where, back.warnings) == \
             (record.task_ids, "billing", {"day": "x"}, record.exact_run, "somewhere", ["careful"])
+
+
+@pytest.mark.timeout(120)
+def test_a_run_on_rabbitmq_is_followed_and_cancelled_by_id(amqp_url, redis_url, workers, tmp_path):
+    """Broker and backend apart: the record is in the Redis backend, the
+    cancel goes through RabbitMQ."""
+    workers("workload.tasks", amqp_url, redis_url, count=1, concurrency=2)
+    client = redis.Redis.from_url(redis_url)
+    run = planner.submit(chain_graph(redis_url, sleep=1.0), strategy="canvas", broker=amqp_url, backend=redis_url)
+    followed = planner_cli("status", run.id, "--backend", redis_url, "--json", tmp_path / "live.json")
+    assert followed.returncode == 0 and read_json(tmp_path / "live.json")["status"] == "RUNNING", followed.stderr
+    planner.attach(run.id, broker=amqp_url, backend=redis_url).cancel()
+    waited = planner_cli("status", run.id, "--broker", amqp_url, "--backend", redis_url, "--wait", "--timeout", "30",
+                         "--json", tmp_path / "end.json")
+    assert waited.returncode == 1, waited.stderr
+    assert read_json(tmp_path / "end.json")["status"] == "CANCELLED"
+    ran = len(client.lrange("tally", 0, -1))
+    assert ran < CHAIN
+    assert "guest:guest" not in waited.stdout + waited.stderr + followed.stdout
