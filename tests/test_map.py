@@ -402,3 +402,28 @@ def test_submit_and_attach_see_the_map_node_on_redis(redis_cluster):
     check_success(report, 5)
     again = planner.attach(run.id, broker=redis_cluster, backend=redis_cluster).wait(timeout=30)
     assert again.as_json()["nodes"]["square"]["map"] == report.as_json()["nodes"]["square"]["map"]
+
+
+def gathered_map() -> nx.DiGraph:
+    """Not series-parallel around a map node: the canvas fetches inputs by
+    id (planner.gather), the map node's list among them."""
+    from workload.tasks import echo, numbers, square
+
+    graph = nx.DiGraph()
+    graph.add_node("a", task=numbers.si(4))
+    graph.add_node("b", task=numbers.si(2))
+    graph.add_node("c", task=square.s(), map=True)
+    graph.add_node("d", task=echo.s())
+    graph.add_node("e", task=echo.s())
+    graph.add_edges_from([("a", "c"), ("a", "d"), ("b", "d"), ("c", "e"), ("a", "e")])
+    return graph
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", ["auto", "canvas"])
+def test_a_map_node_whose_neighbours_gather_their_inputs_on_redis(strategy, redis_cluster):
+    report = run_graph(gathered_map(), broker=redis_cluster, backend=redis_cluster, strategy=strategy, timeout=60)
+    assert report.status == "SUCCESS", report.as_json()
+    assert report.nodes["d"].result == [[0, 1, 2, 3], [0, 1]]
+    assert report.nodes["e"].result == [[0, 1, 4, 9], [0, 1, 2, 3]]
+    assert report.nodes["c"].items == 4
