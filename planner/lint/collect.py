@@ -617,7 +617,7 @@ class _Walker(ast.NodeVisitor):
         self.functions: dict[str, str] = {}  # local name -> canvas function
         self.modules: set[str] = set()  # local names of the celery modules
         self._celery_imports(tree.body)
-        fast = source.isascii()
+        fast = self.ascii = source.isascii()  # then a column is a character count
         aliases = [name for name, kind in self.functions.items() if name != kind]
         if fast:
             pattern = re.compile(_HOT_FAST + "".join(f"|{_word(a)}\\b" for a in aliases))
@@ -638,8 +638,10 @@ class _Walker(ast.NodeVisitor):
     def at(self, node) -> Position:
         """1-based line and character column (ast counts UTF-8 bytes)."""
         line = node.lineno
-        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         offset = node.col_offset
+        if self.ascii:
+            return line, offset + 1
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         column = offset if text.isascii() else len(text.encode()[:offset].decode(errors="replace"))
         return line, column + 1
 
@@ -648,7 +650,7 @@ class _Walker(ast.NodeVisitor):
         if node.lineno != node.end_lineno or not 0 < node.lineno <= len(self.lines):
             return ""
         line = self.lines[node.lineno - 1]
-        if line.isascii():
+        if self.ascii or line.isascii():
             return _short(line[node.col_offset:node.end_col_offset])
         return _short(line.encode()[node.col_offset:node.end_col_offset].decode(errors="replace"))
 

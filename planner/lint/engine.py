@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -165,11 +166,7 @@ def lint(paths: list[str], select: str | None = None, ignore: str | None = None,
         index = TaskIndex()
         for item in checked:
             index.add(item.module, item.index_facts())
-        for item in checked:
-            if item.worth_checking:
-                facts = item.unpacked()
-                findings += [f for f in check_file(item.display, facts, index) if not _suppressed(f, facts.noqa)]
-                del facts
+        findings += _check_all([item for item in checked if item.worth_checking], index)
     finally:
         sys.setrecursionlimit(limit)
         if collecting:
@@ -210,7 +207,7 @@ class _Item:
         return FileFacts(tasks=self.tasks, reexports=self.reexports)
 
     def unpacked(self) -> FileFacts:
-        return self.facts if self.facts is not None else pickle.loads(zlib.decompress(self.packed))
+        return self.facts if self.facts is not None else _unpack(self.packed)
 
     def packed_up(self) -> _Item:
         if self.facts is None or not self.worth_checking:
@@ -231,16 +228,51 @@ def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
     findings: list[Finding] = []
     checked: list[_Item] = []
     graph_files: list[tuple] = []
-    workers = min(os.cpu_count() or 1, 8)
     jobs = [(path, explicit, graph_attribute) for path, explicit in files]
-    if workers > 1 and len(jobs) >= PARALLEL_FROM and "fork" in multiprocessing.get_all_start_methods() \
-            and threading.active_count() == 1:  # forking a process with threads can deadlock its children
+    workers = _workers()
+    if workers > 1 and len(jobs) >= PARALLEL_FROM:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             for chunk in pool.imap(_read_chunk, _chunks(jobs, CHUNK)):
                 _gather(chunk, findings, checked, graph_files)
     else:
         _gather((_read_file(*job) for job in jobs), findings, checked, graph_files)
     return findings, checked, graph_files
+
+
+def _workers() -> int:
+    """Worker processes to use: one per core, when forking is safe."""
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
+        return 1  # forking a process with threads can deadlock its children
+    return min(os.cpu_count() or 1, 8)
+
+
+_INDEX: TaskIndex | None = None  # the cross-file index, for the rules' worker processes (forked after it is built)
+
+
+def _check_all(items: list[_Item], index: TaskIndex) -> list[Finding]:
+    """Pass two: the rules over every file's facts, unpacked one file at a
+    time. Facts packed by worker processes are checked by worker processes
+    again, forked once the index is complete (they share it)."""
+    global _INDEX
+    workers = _workers()
+    if workers > 1 and items and items[0].facts is None:
+        _INDEX = index
+        try:
+            with multiprocessing.get_context("fork").Pool(workers) as pool:
+                packed = ((item.display, item.packed) for item in items)
+                return [f for chunk in pool.imap_unordered(_check_chunk, _chunks(packed, CHUNK)) for f in chunk]
+        finally:
+            _INDEX = None
+    return [f for item in items for f in _check(item.display, item.unpacked(), index)]
+
+
+def _check(display: str, facts: FileFacts, index: TaskIndex) -> list[Finding]:
+    return [f for f in check_file(display, facts, index) if not _suppressed(f, facts.noqa)]
+
+
+def _check_chunk(files: list[tuple[str, bytes]]) -> list[Finding]:
+    """In a worker process: the findings of packed files."""
+    return [f for display, packed in files for f in _check(display, _unpack(packed), _INDEX)]
 
 
 def _gather(results, findings: list, checked: list, graph_files: list) -> None:
@@ -252,9 +284,14 @@ def _gather(results, findings: list, checked: list, graph_files: list) -> None:
             graph_files.append(graph_file)
 
 
-def _chunks(jobs: list, size: int) -> Iterator[list]:
-    for start in range(0, len(jobs), size):
-        yield jobs[start:start + size]
+def _chunks(jobs, size: int) -> Iterator[list]:
+    jobs = iter(jobs)
+    while chunk := list(itertools.islice(jobs, size)):
+        yield chunk
+
+
+def _unpack(packed: bytes) -> FileFacts:
+    return pickle.loads(zlib.decompress(packed))
 
 
 def _read_chunk(jobs: list) -> list:
