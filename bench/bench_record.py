@@ -86,13 +86,13 @@ def main() -> None:
             if app is not None:
                 stored = best(lambda record=record: store(app, record))
                 loaded = best(lambda: load(app, "bench"))
-            per_node = (to_json + (stored if app is not None else 0.0)) / size * 1e6
+            per_node = (stored if app is not None else to_json) / size * 1e6
             print(f"{size:>8} {to_json:>8.3f}s {from_json:>9.3f}s {stored:>7.3f}s {loaded:>7.3f}s "
                   f"{len(text) / 1e6:>6.1f}MB {per_node:>8.1f}")
     finally:
         if server is not None:
             server.__exit__(None, None, None)
-    print("to_json + store: what a run's start pays; load: what an attach pays (from_json included)")
+    print("store (to_json included): what a run's start pays; load (from_json included): what an attach pays")
 
 
 if __name__ == "__main__":

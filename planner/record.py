@@ -147,12 +147,22 @@ def why_unstorable(app) -> str | None:
             "store): attaching to a run by id needs a Redis result backend (redis://...)")
 
 
+def _redis(backend) -> bool:
+    from celery.backends.redis import RedisBackend  # imports without redis-py too
+
+    return isinstance(backend, RedisBackend)
+
+
 def store(app, record: RunRecord) -> str | None:
     """Store ``record`` in ``app``'s result backend, expiring as results do
     (``result_expires``); return why it cannot be stored, or None."""
     reason = why_unstorable(app)
     if reason is None:
-        app.backend.set(key(record.run_id), record.to_json())
+        backend, text = app.backend, record.to_json()
+        if _redis(backend):  # Celery's set would also PUBLISH the whole record
+            backend.client.set(key(record.run_id), text, ex=backend.expires or None)
+        else:
+            backend.set(key(record.run_id), text)
     return reason
 
 
