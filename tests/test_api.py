@@ -307,12 +307,12 @@ def test_a_run_that_times_out_ends_for_its_followers_too(cluster, tmp_path):
         graph = nx.DiGraph()
         names = [f"s{{i}}" for i in range({CHAIN})]
         for name in names:
-            graph.add_node(name, task=step.s(node=name, sleep=0.4))
+            graph.add_node(name, task=step.s(node=name, sleep=1.0))
         nx.add_path(graph, names)
     """)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]))
     ran = subprocess.Popen([sys.executable, "-m", "planner", "run", str(path), "--broker", cluster, "--strategy",
-                            "exact", "--timeout", "2"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            "exact", "--timeout", "5"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                            env=env)
     first = ran.stderr.readline()
     assert first.startswith("run id: "), first
