@@ -68,6 +68,11 @@ def discover(paths: list[str], skip_unrelated: bool = False) -> list[tuple[Path,
     named explicitly are filtered as a walk filters what it meets (another
     suffix is skipped, and so later is a file no rule reads), as a hook
     that passes every changed file needs."""
+    return [(path, explicit) for path, explicit, _ in _discover(paths, skip_unrelated)]
+
+
+def _discover(paths: list[str], skip_unrelated: bool) -> list[tuple[Path, bool, Path]]:
+    """:func:`discover`, each file with its resolved path too."""
     for given in paths:
         path = Path(given)
         if path.is_file() and path.suffix not in (".py", ".json") and not skip_unrelated:
@@ -76,7 +81,7 @@ def discover(paths: list[str], skip_unrelated: bool = False) -> list[tuple[Path,
             raise LintUsageError(f"{given}: no such file or directory")
     found = _unique(_walk(paths))
     if skip_unrelated:
-        return [(path, False) for path, _ in found if path.suffix in (".py", ".json")]
+        return [(path, False, key) for path, _, key in found if path.suffix in (".py", ".json")]
     return list(found)
 
 
@@ -94,7 +99,7 @@ def _walk(paths: list[str]) -> Iterator[tuple[Path, bool]]:
             yield path, True
 
 
-def _unique(found: Iterator[tuple[Path, bool]]) -> Iterator[tuple[Path, bool]]:
+def _unique(found: Iterator[tuple[Path, bool]]) -> Iterator[tuple[Path, bool, Path]]:
     seen: dict[Path, bool] = {}
     ordered: list[Path] = []
     paths: dict[Path, Path] = {}
@@ -105,7 +110,7 @@ def _unique(found: Iterator[tuple[Path, bool]]) -> Iterator[tuple[Path, bool]]:
             paths[key] = path
         seen[key] = explicit or seen.get(key, False)
     for key in ordered:
-        yield paths[key], seen[key]
+        yield paths[key], seen[key], key
 
 
 def display_path(path: Path, resolved: Path | None = None) -> str:
@@ -153,7 +158,7 @@ def lint(paths: list[str], select: str | None = None, ignore: str | None = None,
             run_report = graphs.load_report(report)
         except ValueError as error:
             raise LintUsageError(str(error)) from None
-    files = discover(paths, skip_unrelated)
+    files = _discover(paths, skip_unrelated)
 
     limit = sys.getrecursionlimit()
     collecting = gc.isenabled()
@@ -220,7 +225,7 @@ PARALLEL_FROM = 200  # files; below this a process pool costs more than it saves
 CHUNK = 16
 
 
-def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
+def _read_all(files: list[tuple[Path, bool, Path]], graph_attribute: str):
     """Pass one: every file read, parsed and reduced to facts, its tree
     dropped. Returns (PLN000 findings, facts of the Python files, graph
     files to load). Large trees are read by one process per core (forked:
@@ -228,7 +233,7 @@ def _read_all(files: list[tuple[Path, bool]], graph_attribute: str):
     findings: list[Finding] = []
     checked: list[_Item] = []
     graph_files: list[tuple] = []
-    jobs = [(path, explicit, graph_attribute) for path, explicit in files]
+    jobs = [(path, explicit, graph_attribute, resolved) for path, explicit, resolved in files]
     workers = _workers()
     if workers > 1 and len(jobs) >= PARALLEL_FROM:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
@@ -303,9 +308,9 @@ def _read_chunk(jobs: list) -> list:
     return results
 
 
-def _read_file(path: Path, explicit: bool, graph_attribute: str):
+def _read_file(path: Path, explicit: bool, graph_attribute: str, resolved: Path | None = None):
     """(PLN000 findings, the file's facts or None, graph file or None)."""
-    resolved = path.resolve()
+    resolved = resolved if resolved is not None else path.resolve()
     display = display_path(path, resolved)
     try:
         text = path.read_text(encoding="utf-8")
