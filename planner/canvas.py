@@ -39,12 +39,17 @@ def map_signature(name: str, sig: Signature) -> Signature:
     """A map node's signature in a canvas: ``planner.map`` (Celery's "dmap"
     pattern, :func:`planner.tasks.map_items`) carrying the node's own
     signature, which it runs once per item of the list it receives. The
-    node's message options (a run's headers) stay on the ``planner.map``
-    message."""
+    run's header (what the runner follows) goes on the ``planner.map``
+    message only."""
+    from .tasks import RUN_HEADER
+
     item = sig.clone()
-    options = {key: item.options.pop(key) for key in ("headers",) if key in item.options}
     item.options.pop("task_id", None)
-    return Signature("planner.map", kwargs={"task": dict(item), "node": name}, app=sig.app, **options)
+    headers = dict(item.options.get("headers") or {})
+    if RUN_HEADER in headers:  # the runner follows the node, not its items
+        item.options["headers"] = {key: value for key, value in headers.items() if key != RUN_HEADER}
+    return Signature("planner.map", kwargs={"task": dict(item), "node": name}, app=sig.app,
+                     **({"headers": headers} if headers else {}))
 
 
 def node_signature(name: str, task: Task, signatures: Mapping[str, Signature], ids: Mapping[str, str]) -> Signature:

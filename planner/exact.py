@@ -620,17 +620,16 @@ def map_step(self, run: str, index: int) -> None:
     if not items:
         _complete_map(app, run, spec, [])
         return
+    from .tasks import RUN_HEADER as FOLLOWED  # marks a node the runner follows (start records, journal)
+
     sig = Signature.from_dict(spec["sig"], app=app)
     headers = {key: value for key, value in (sig.options.get("headers") or {}).items()
-               if key not in (SUCC_HEADER, _RUN_NODE_HEADER)}  # items are not nodes: no start records
+               if key not in (SUCC_HEADER, FOLLOWED)}  # items are not nodes: the runner follows the map node
     count = len(items)
     with app.producer_or_acquire() as producer:
         for position, item in enumerate(items):
             sig.apply_async(args=(item,), task_id=item_task_id(spec["task_id"], position), producer=producer,
                             headers={**headers, ITEM_HEADER: [position, count, spec["task_id"]]})
-
-
-_RUN_NODE_HEADER = "planner_run"  # planner.tasks.RUN_HEADER: marks a node of a planner run (start records)
 
 
 def _record_map_start(task, node_task_id: str) -> None:

@@ -103,7 +103,6 @@ def map_items(self, items, task: dict, node: str = ""):
     if not items:
         return []
     item = signature(task, app=self.app)
-    item.options.pop("headers", None)  # a run's own headers mark nodes, and items are not nodes
     return self.replace(group(item.clone((value,), task_id=item_task_id(self.request.id, position))
                               for position, value in enumerate(items)))
 
