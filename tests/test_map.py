@@ -427,3 +427,16 @@ def test_a_map_node_whose_neighbours_gather_their_inputs_on_redis(strategy, redi
     assert report.nodes["d"].result == [[0, 1, 2, 3], [0, 1]]
     assert report.nodes["e"].result == [[0, 1, 4, 9], [0, 1, 2, 3]]
     assert report.nodes["c"].items == 4
+
+
+def test_collapse_keeps_a_map_node_in_its_own_stacked_box():
+    from planner.analysis import plan_canvas
+    from planner.render import diagram
+
+    graph = nx.DiGraph([("a", "b"), ("b", "c"), ("c", "d"), ("d", "e"), ("e", "f"), ("f", "g")])
+    graph.nodes["d"]["map"] = True
+    boxes = diagram(plan_canvas(graph), collapse=True).boxes
+    assert [box.names for box in boxes.values()] == [("a", "b", "c"), ("d",), ("e", "f", "g")]
+    assert [box.stacked for box in boxes.values()] == [False, True, False]
+    boxes = diagram(plan_canvas(graph), states={"d": "SUCCESS"}, items={"d": 10000}).boxes
+    assert boxes["d"].lines[-2:] == ["map ×10000 items", "SUCCESS"]
