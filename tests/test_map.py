@@ -440,3 +440,19 @@ def test_collapse_keeps_a_map_node_in_its_own_stacked_box():
     assert [box.stacked for box in boxes.values()] == [False, True, False]
     boxes = diagram(plan_canvas(graph), states={"d": "SUCCESS"}, items={"d": 10000}).boxes
     assert boxes["d"].lines[-2:] == ["map ×10000 items", "SUCCESS"]
+
+
+def test_preflight_asks_the_workers_for_the_map_helpers():
+    """The helper tasks a map node sends are among what preflight checks the
+    workers have registered (``--include planner.tasks``)."""
+    from workload.tasks import app
+
+    from planner.planning import make_plan, signatures
+    from planner.routing import helper_tasks
+    from planner.run import queue_needs
+
+    graph = mapped(3)
+    assert "planner.map" in helper_tasks(make_plan(graph, "canvas"))
+    exact_plan = make_plan(graph, "auto")
+    assert "planner.exact.map" in helper_tasks(exact_plan)
+    assert all("planner.exact.map" in tasks for tasks in queue_needs(app, exact_plan, signatures(graph)).values())
