@@ -977,6 +977,11 @@ class _Walker(ast.NodeVisitor):
             self.facts.local_tasks[node.lineno] = task
             if len(self.scopes) == 1:
                 self.facts.tasks.setdefault(task.name, task)
+        first = node.body[0]
+        first = first.decorator_list[0].lineno if getattr(first, "decorator_list", None) else first.lineno
+        if not self.is_hot(first, node.end_lineno) and not (
+                task and self.is_hot(node.lineno, node.end_lineno, self.wait_lines)):
+            return  # nothing in the body is walked, and it waits on nothing
         params = [a.arg for a in [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]]
         params += [a.arg for a in (node.args.vararg, node.args.kwarg) if a is not None]
         self.scopes.append(_Scope("function", node.body, params, walker=self))
