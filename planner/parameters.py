@@ -57,6 +57,10 @@ class Parameter:
         return f"{self.name}: {kind} = {default}"
 
 
+class MissingParameter(PlannerError):
+    """A required parameter of the graph function was given no value."""
+
+
 def is_graph_function(value) -> bool:
     """A graph attribute that builds the graph when called."""
     return callable(value) and not isinstance(value, type)
@@ -131,7 +135,7 @@ def bind(function, given: Mapping[str, object], where: str = "graph") -> dict[st
         if parameter.name in given:
             values[parameter.name] = convert(parameter, given[parameter.name], where)
         elif parameter.required:
-            raise PlannerError(f"{where}: parameter '{parameter.name}' ({TYPE_NAMES[parameter.kind]}) is required: "
+            raise MissingParameter(f"{where}: parameter '{parameter.name}' ({TYPE_NAMES[parameter.kind]}) is required: "
                                f"give --param {parameter.name}={EXAMPLES[parameter.kind]}")
         else:
             values[parameter.name] = parameter.default

@@ -7,6 +7,7 @@ bounded (no hang, no memory blow-up on hostile input)."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -23,6 +24,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from planner.cli import app
+from planner.lint.graphs import is_graph_file
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,7 +36,10 @@ PLANNER = ROOT / ".venv" / "bin" / "planner"
 COMMAND = [str(PLANNER)] if PLANNER.exists() else [sys.executable, "-m", "planner"]
 
 # Graph files whose graph the static reader cannot know, and why (the rest must be read exactly).
-NOT_READ = {"environment_loop.py": "the loop runs over `os.environ.get("}
+NOT_READ = {"environment_loop.py": "the loop runs over `os.environ.get(",
+            "built_by_compose.py": "`nx.compose(first, second)` runs code the reader does not follow",
+            "built_by_relabel.py": "`nx.relabel_nodes(base, {1: 'one', 2: 'two'})` runs code the reader does not",
+            "built_by_subgraph.py": "`base.subgraph(['a', 'b'])` is not a graph method the reader follows"}
 NOT_FULLY_CHECKED = {"runtime_argument.py": "node 'a' partly checked: its argument(s) json.loads("}
 
 
@@ -56,7 +61,7 @@ def report(*args) -> dict:
 
 
 def graph_files() -> list[Path]:
-    found = sorted(ROOT.glob("examples/*/graph.py"))
+    found = sorted(ROOT.glob("examples/*/graph*.py"))
     for folder in (FIXTURES / "graphs", READ):
         found += sorted(p for p in folder.iterdir()
                         if p.suffix in (".py", ".json") and not p.stem.startswith(("read_", "lint_graph")))
@@ -65,18 +70,21 @@ def graph_files() -> list[Path]:
 
 # --- nothing runs ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("target", ["folder", "file", "json"])
+@pytest.mark.parametrize("target", ["folder", "file", "json", "function"])
 def test_graph_file_is_linted_without_running_it(tmp_path, monkeypatch, target):
     """graph_bomb.py (and bomb_tasks.py, the module it imports) write a
-    marker when imported; lint finds the graph's PLN100 all the same."""
+    marker when imported, graph_function_bomb.py also when its graph
+    function is called; lint finds the graphs' PLN100 all the same."""
     marker = tmp_path / "imported"
     monkeypatch.setenv("PLANNER_LINT_MARKER", str(marker))
-    path = {"folder": BOMB, "file": BOMB / "graph_bomb.py", "json": BOMB / "graph_bomb.json"}[target]
+    path = {"folder": BOMB, "file": BOMB / "graph_bomb.py", "json": BOMB / "graph_bomb.json",
+            "function": BOMB / "graph_function_bomb.py"}[target]
     found = [(Path(f["path"]).name, f["line"], f["code"]) for f in report(path)["findings"]]
-    expected = {"graph_bomb.py": ("graph_bomb.py", 14, "PLN100"), "graph_bomb.json": ("graph_bomb.json", 4, "PLN100")}
+    expected = {"graph_bomb.py": ("graph_bomb.py", 14, "PLN100"), "graph_bomb.json": ("graph_bomb.json", 4, "PLN100"),
+                "graph_function_bomb.py": ("graph_function_bomb.py", 18, "PLN100")}
     for name, finding in expected.items():
         assert (finding in found) == (target == "folder" or path.name == name)
-    assert not marker.exists() and not Path(f"{marker}.tasks").exists()
+    assert not marker.exists() and not Path(f"{marker}.tasks").exists() and not Path(f"{marker}.function").exists()
 
 
 def test_installed_command_runs_nothing_it_lints(tmp_path):
@@ -96,6 +104,9 @@ def test_import_graphs_runs_the_graph_file(tmp_path, monkeypatch):
     assert [(f["line"], f["code"]) for f in found] == [(14, "PLN100")]
     assert marker.read_text() == "graph file imported!"
     assert Path(f"{marker}.tasks").exists()
+    found = report(BOMB / "graph_function_bomb.py", "--import-graphs")["findings"]
+    assert [(f["line"], f["code"]) for f in found] == [(18, "PLN100")]
+    assert Path(f"{marker}.function").read_text() == "graph function called!"
 
 
 # --- the same findings as importing ------------------------------------------------------------------------
@@ -105,6 +116,8 @@ def test_static_reading_finds_what_importing_finds(path):
     """Every graph of examples/ and of the fixtures: the same findings
     (code, line, column, message) read statically as imported; a note only
     where the graph depends on the run (listed above)."""
+    if path.suffix == ".py" and path.name not in ("no_graph_attribute.py", "other_name.py"):  # not vacuous
+        assert is_graph_file(path.read_text(), ast.parse(path.read_text())), path
     static = report(path)
     imported = report(path, "--import-graphs")
     assert static["findings"] == imported["findings"]
@@ -133,7 +146,9 @@ def test_fixtures_cover_what_planner_plan_refuses():
                      "task must be 'module.task_name'", "module 'read_tasks' has no attribute 'renamed_away'",
                      "ValueError: cycle through ['a', 'b']", "the graph file called sys.exit(0) while being imported",
                      "environment problem, the graph file may be fine: cannot import 'shop_nowhere'",
-                     "add(x, y) cannot be called with (1, 2, 3)"):
+                     "add(x, y) cannot be called with (1, 2, 3)", "graph() raised KeyError: 'b'",
+                     "graph() called sys.exit(3): a graph function must return the DiGraph",
+                     "the graph must be a networkx.DiGraph, got NoneType"):
         assert fragment in messages, fragment
 
 
@@ -322,3 +337,91 @@ def test_nodes_added_in_loops_are_located_and_noqa_works(tmp_path):
     line = "    graph.add_node(day, task=log_done.si(day))"
     (tmp_path / "graph.py").write_text(source.replace(line, line + "  # noqa: PLN101"))
     assert report(tmp_path / "graph.py")["findings"] == []
+
+
+# --- graph functions, and graph attributes not assigned a DiGraph(...) directly ---------------------------
+
+NIGHTLY = '''\
+from datetime import date
+
+import networkx as nx
+from read_tasks import add, log_done
+
+
+def graph(day: date, regions: list[str] = ["eu", "us"], copies: int = 1) -> nx.DiGraph:
+    g = nx.DiGraph()
+    g.add_node("report", task=log_done.s())
+    for region in regions:
+        g.add_node(f"fetch_{region}", task=log_done.si(day.isoformat()))
+        g.add_node(f"charge_{region}", task=add.s(copies, 2))
+        g.add_edge(f"fetch_{region}", f"charge_{region}")
+        g.add_edge(f"charge_{region}", "report")
+    return g
+'''
+
+
+def test_graph_function_with_a_required_parameter_is_read_with_it_unknown(tmp_path):
+    """The README's form: lint calls graph() with its defaults, the required
+    ``day`` unknown — the arity bug is found, what depends on ``day`` is a
+    note. --import-graphs cannot call it without --param: a note."""
+    shutil.copy(READ / "read_tasks.py", tmp_path)
+    path = tmp_path / "nightly.py"
+    path.write_text(NIGHTLY)
+    data = report(path)
+    assert [(f["line"], f["code"]) for f in data["findings"]] == [(12, "PLN100")]
+    assert "node 'charge_eu': add(x, y) cannot take the upstream result plus (1, 2)" in data["findings"][0]["message"]
+    assert [(n["line"], n["message"].split(":")[0]) for n in data["notes"]] == [
+        (11, "node 'fetch_eu' partly checked"), (11, "node 'fetch_us' partly checked")]
+    assert "day.isoformat() are computed at run time" in data["notes"][0]["message"]
+    imported = report(path, "--import-graphs")
+    assert imported["findings"] == []
+    (note,) = imported["notes"]
+    assert note["message"] == ("graph checks skipped: graph(): parameter 'day' (date) is required: give --param "
+                               "day=2026-11-27 (--import-graphs calls a graph function with its defaults only)")
+    # the graph's shape depends on a required parameter: a note that says so
+    path.write_text(NIGHTLY.replace('regions: list[str] = ["eu", "us"]', "regions: list[str]"))
+    data = report(path)
+    assert data["findings"] == []
+    (note,) = data["notes"]
+    assert note["line"] == 10 and "the loop runs over `regions`, computed at run time" in note["message"]
+    assert "required parameter(s) day, regions have no value here" in note["message"]
+
+
+@pytest.mark.parametrize("source, reason, line", [
+    ("from helpers import build\n\ngraph = build()\n", "'graph' is assigned `build()`, computed at run time", 4),
+    ("from pipelines import graph\n", "'graph' is imported from pipelines, which the reader does not run", 2),
+    ("import functools\n\n\n@functools.cache\ndef graph():\n    return nx.DiGraph()\n",
+     "'graph' is a decorated function, which the reader does not run", 6),
+    ("def graph():\n    return build_elsewhere()\n\n\nfrom helpers import build_elsewhere\n",
+     "graph() returns `build_elsewhere()`, computed at run time", 2),
+    ("base = nx.DiGraph()\nbase.add_node('a')\ngraph = base.copy()\n",
+     "`base.copy()` is not a graph method the reader follows", 4),
+])
+def test_a_graph_built_by_code_the_reader_does_not_run_is_a_note(tmp_path, source, reason, line):
+    """A file that defines ``graph`` never goes unchecked without a word."""
+    (tmp_path / "helpers.py").write_text("def build():\n    pass\n\n\ndef build_elsewhere():\n    pass\n")
+    (tmp_path / "pipelines.py").write_text("from helpers import build\n\ngraph = build()\n")
+    path = tmp_path / "graph.py"
+    path.write_text("import networkx as nx\n" + source)
+    data = report(path)
+    assert data["findings"] == []
+    (note,) = data["notes"]
+    assert reason in note["message"] and "--import-graphs" in note["message"], note["message"]
+    assert note["line"] == line
+    assert report(tmp_path, "--ignore", "PLN0")["notes"][0]["message"] == note["message"]  # met while walking too
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("import networkx as nx\ngraph = nx.DiGraph()\n", True),
+    ("import networkx as nx\ng = nx.DiGraph()\ngraph = g\n", True),
+    ("import networkx as nx\ntry:\n    graph = nx.DiGraph()\nexcept ImportError:\n    pass\n", True),
+    ("import networkx as nx\nif True:\n    graph = nx.DiGraph()\n", True),
+    ("import networkx as nx\n\n\ndef graph(day='x'):\n    return nx.DiGraph()\n", True),
+    ("import networkx as nx\nfrom base import graph\n", True),
+    ("import networkx as nx\ngraph = build()\n", True),
+    ("import networkx as nx\n\n\ndef build():\n    graph = nx.DiGraph()\n    return graph\n", False),
+    ("import networkx as nx\nworkflow = nx.DiGraph()\n", False),
+    ("graph = build()\n", False),  # mentions neither networkx nor DiGraph: not a graph file
+])
+def test_which_python_files_are_graph_files(source, expected):
+    assert is_graph_file(source, ast.parse(source)) is expected

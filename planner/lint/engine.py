@@ -39,9 +39,9 @@ MAX_RESULT_BYTES = 64 * 1024
 # What a file must mention for any rule to apply to it; met while walking a folder, a file that mentions none of
 # it is not parsed (most of a web project: models, views without tasks, forms, settings).
 RELEVANT = re.compile(r"celery|task|\b(?:chain|group|chord)\b|signature|subtask|\.si?\(|\.delay\(|\.apply_async\("
-                      r"|link_error|on_error|DiGraph")
+                      r"|link_error|on_error|DiGraph|networkx")
 _RELEVANT_TEXTS = ("celery", "task", "signature", "subtask", ".s(", ".si(", ".delay(", ".apply_async(", "link_error",
-                   "on_error", "DiGraph")
+                   "on_error", "DiGraph", "networkx")
 _CANVAS_WORDS = re.compile(r"\b(?:chain|group|chord)\b")
 
 
@@ -331,7 +331,7 @@ def _read_file(path: Path, explicit: bool, graph_attribute: str, resolved: Path 
     try:
         tree = parse_source(text, str(path))
         facts = collect(text, str(path), tree, module)
-        is_graph = "DiGraph" in text and graphs.is_graph_module(tree, graph_attribute)
+        is_graph = graphs.is_graph_file(text, tree, graph_attribute)
     except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
         line = getattr(error, "lineno", None) or 1
         column = getattr(error, "offset", None) or 1

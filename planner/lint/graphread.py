@@ -266,7 +266,7 @@ def read_python_graph(source: str, tree: ast.Module, path: str, attribute: str =
         reader.run(tree.body, reader.module)
         reading.graph = reader.result(attribute)
     except CannotRead as stop:
-        reading.cannot_read = (stop.at, stop.reason)
+        reading.cannot_read = (stop.at, stop.reason + _unset(reader, attribute))
     except ImportFails as failure:
         reading.error = f"{path}:{failure.line}: {failure.error}"
         reading.environment = failure.environment
@@ -277,6 +277,14 @@ def read_python_graph(source: str, tree: ast.Module, path: str, attribute: str =
     except (Exception, MemoryError) as error:  # noqa: BLE001 - whatever the file holds, lint goes on and says so
         reading.cannot_read = ((reader.line, 1), f"the static reader stopped on {type(error).__name__} here")
     return reading
+
+
+def _unset(reader: _Reader, attribute: str) -> str:
+    """Which required parameters of the graph function lint had no value for."""
+    if not reader.unset:
+        return ""
+    names = ", ".join(reader.unset)
+    return f" (lint reads {attribute}() with its defaults; required parameter(s) {names} have no value here)"
 
 
 def read_json_graph(path: Path, modules: Modules | None = None) -> Reading:
@@ -421,6 +429,8 @@ class _Reader:
         self.path_changed = False  # the file changes sys.path in a way not followed (or uses site, importlib)
         self.search = ((), ())  # folders the file puts first and last on sys.path
         self.line = 1
+        self.calling: str | None = None  # the graph function being called (its errors are worded as loading words them)
+        self.unset: list[str] = []  # its required parameters: no value when lint reads it
         self.bound_at: dict[str, ast.AST] = {}
         self.graph_data: dict[int, dict] = {}  # the graphs' own dicts (node attributes, graph.graph), kept alive
         self.positions: dict[str, tuple[int, int]] = {}  # node -> its first add_node
@@ -450,7 +460,8 @@ class _Reader:
         text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
         text = text.replace("\n", " ")
         line = getattr(node, "lineno", None) or self.line
-        return self.raising(line, f"error while importing the graph file: {text}", text.partition(":")[0])
+        what = f"{self.calling}() raised" if self.calling else "error while importing the graph file:"
+        return self.raising(line, f"{what} {text}", text.partition(":")[0])
 
     def raising(self, line: int, message: str, kind: str, environment: bool = False) -> Exception:
         if self.with_depth:  # a context manager may swallow it: what follows is not known
@@ -463,6 +474,11 @@ class _Reader:
         problem = None if self.path_changed else self.modules.import_problem(module, self.where)
         if problem is not None:
             message, environment = problem
+            if self.calling:  # loading reports what the graph function raised, whatever it is
+                if not environment:
+                    return  # which submodule is missing is not worded here: not judged
+                top = module.partition(".")[0]
+                raise self.fails(f"ModuleNotFoundError: No module named '{top}'", node)
             raise self.raising(node.lineno, message, "ModuleNotFoundError", environment)
 
     @property
@@ -488,6 +504,9 @@ class _Reader:
         """``sys.exit(code)`` (or ``raise SystemExit(code)``) while importing."""
         from ..graphfile import exit_at_import
 
+        if self.calling:
+            return self.raising(node.lineno, f"{self.calling}() called sys.exit({code!r}): a graph function must "
+                                             "return the DiGraph", "SystemExit")
         return self.raising(node.lineno, exit_at_import(code), "SystemExit")
 
     def stop(self, node, why: str) -> CannotRead:
@@ -502,6 +521,17 @@ class _Reader:
                 raise CannotRead((1, 1), f"'{attribute}' may come from a star import or dynamic code")
             raise _MissingAttribute()
         graph = values[attribute]
+        if isinstance(graph, Function):
+            graph = self.call_graph_function(graph, attribute)
+            if _plain(graph):
+                return graph  # validation says what it is instead of a DiGraph, as loading does
+        elif isinstance(graph, OpaqueFunction):
+            raise CannotRead(self.at(graph.node), f"'{attribute}' is a {_opaque_kind(graph.node)} function, which the "
+                                                  "reader does not run")
+        node = self.bound_at.get(attribute)
+        if isinstance(node, ast.ImportFrom) and not isinstance(graph, nx.DiGraph):
+            raise CannotRead(self.at(node), f"'{attribute}' is imported from {node.module}, which the reader does "
+                                            "not run")
         if not isinstance(graph, nx.DiGraph):
             node = self.bound_at.get(attribute)
             value = getattr(node, "value", None)
@@ -515,6 +545,26 @@ class _Reader:
             if key not in self.positions and key in self.edge_positions:
                 self.positions[key] = self.edge_positions[key]
         return graph
+
+    def call_graph_function(self, function: Function, attribute: str):
+        """What ``planner plan`` does with a graph function: call it with its
+        defaults. A required parameter has no value here: it is unknown (what
+        depends on it is a note); ``--param`` values are not lint's."""
+        required = [p for p in _parameters(function.node, function.defaults, function.kw_defaults).parameters.values()
+                    if p.default is _REQUIRED and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        self.unset = [p.name for p in required]
+        args = [Unknown(p.name) for p in required if p.kind is p.POSITIONAL_ONLY]
+        kwargs = {p.name: Unknown(p.name) for p in required if p.kind is not p.POSITIONAL_ONLY}
+        self.calling = attribute
+        node = function.node
+        self.line = node.lineno
+        try:
+            value = self.run_function(function, args, kwargs, node)
+        finally:
+            self.calling = None
+        if not isinstance(value, nx.DiGraph) and not _plain(value):
+            raise CannotRead(self.at(node), f"{attribute}() returns `{_shown(value)}`, computed at run time")
+        return value
 
     def finish_attributes(self, attrs: dict) -> None:
         """Node attributes as importing would leave them: a task the reader
@@ -1791,6 +1841,12 @@ def _module_attribute(module: str, name: str):
     if module.partition(".")[0] in ("networkx", "celery", "itertools", "typing", "math", "string"):
         return Unknown(f"{module}.{name}")
     return ImportedName(module, name)
+
+
+def _opaque_kind(node) -> str:
+    if getattr(node, "decorator_list", None):
+        return "decorated"
+    return "async" if isinstance(node, ast.AsyncFunctionDef) else "generator"
 
 
 def _shown(value) -> str:

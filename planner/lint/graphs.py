@@ -7,7 +7,9 @@ graph-level advice.
 >>> import ast
 >>> is_graph_module(ast.parse("import networkx as nx\\ngraph = nx.DiGraph()"))
 True
->>> is_graph_module(ast.parse("graph = build()"))
+>>> is_graph_module(ast.parse("def graph(day='x'):\\n    return build(day)"))
+True
+>>> is_graph_module(ast.parse("def build():\\n    graph = 1"))
 False
 """
 
@@ -22,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .collect import dotted
 from .findings import Finding, Note
 
 if TYPE_CHECKING:  # networkx and Celery are imported only when a graph file is linted
@@ -35,17 +36,34 @@ _LINE_PREFIX = re.compile(r"^(\d+): ")
 ENVIRONMENT = "environment problem, the graph file may be fine: "  # starts the message of a module not found
 
 
+def is_graph_file(text: str, tree: ast.Module, attribute: str = "graph") -> bool:
+    """Is this ``.py`` a graph file: it mentions networkx (``networkx`` or
+    ``DiGraph``) and its module-level code binds ``attribute`` — however:
+    ``graph = nx.DiGraph()``, ``def graph(...)``, ``graph = build()``,
+    ``graph = g``, in an ``if`` or ``try`` block, imported. Decided without
+    importing: what the static reader then cannot read is a note, so a file
+    that defines the graph never goes unchecked without a word."""
+    return ("DiGraph" in text or "networkx" in text) and is_graph_module(tree, attribute)
+
+
 def is_graph_module(tree: ast.Module, attribute: str = "graph") -> bool:
-    """Does module-level code assign ``attribute`` from a ``DiGraph(...)`` call?"""
-    for node in tree.body:
-        targets, value = [], None
-        if isinstance(node, ast.Assign):
-            targets, value = node.targets, node.value
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets, value = [node.target], node.value
-        if any(isinstance(t, ast.Name) and t.id == attribute for t in targets) and isinstance(value, ast.Call):
-            if (dotted(value.func) or "").rpartition(".")[2] == "DiGraph":
+    """Does module-level code (also in ``if`` / ``try`` / ``with`` / loop
+    blocks, not in functions or classes) bind ``attribute``?"""
+    stack = list(tree.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if node.name == attribute:
                 return True
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any((alias.asname or alias.name).partition(".")[0] == attribute for alias in node.names):
+                return True
+            continue
+        if isinstance(node, ast.Name) and node.id == attribute and isinstance(node.ctx, ast.Store):
+            return True
+        if not isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            stack.extend(ast.iter_child_nodes(node))
     return False
 
 
@@ -135,15 +153,26 @@ def environmental(message: str) -> str:
     return f"{path_prefix}: {ENVIRONMENT}{rest}"
 
 
+class Unloaded(Exception):  # noqa: N818 - an outcome of loading, not an error of lint
+    """Loading stopped short of the graph for a reason that is not the file's
+    fault (a required parameter of its graph function): a note."""
+
+
 def load(path: Path, attribute: str):
-    """(graph or None, the PlannerError message or None)."""
+    """(graph or None, the PlannerError message or None). Raises
+    :class:`Unloaded` when the graph function has required parameters: a
+    graph function is called with its defaults, as ``planner plan`` calls it
+    without ``--param``; a required one is for the run to give."""
     from ..errors import PlannerError
     from ..graphfile import GraphEnvironmentError, load_graph
+    from ..parameters import MissingParameter
 
     # a graph file that prints at import must not corrupt --format json/sarif on stdout
     with isolated_imports(), contextlib.redirect_stdout(sys.stderr):
         try:
             return load_graph(path, attribute), None
+        except MissingParameter as error:
+            raise Unloaded(str(error).replace("\n", " ").partition(": ")[2]) from None
         except GraphEnvironmentError as error:
             return None, environmental(str(error).replace("\n", " "))
         except PlannerError as error:
@@ -193,7 +222,12 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
         reading = read_python_graph(text, tree, str(path), attribute, modules)
         check.positions = {**node_positions_py(tree), **reading.positions}
     if import_graphs:
-        graph, error = load(path, attribute)
+        try:
+            graph, error = load(path, attribute)
+        except Unloaded as unloaded:
+            check.notes.append(Note(display, 1, 1, f"graph checks skipped: {unloaded} (--import-graphs calls a "
+                                                   f"graph function with its defaults only)"))
+            return check
         return _validated(check, display, path, graph, error)
     if reading.cannot_read:
         (line, column), reason = reading.cannot_read
