@@ -73,14 +73,30 @@ def cancel(app, nodes: Mapping, exact_run: str | None) -> None:
     """Stop what has not run: revoke the unfinished nodes' task ids (workers
     drop those messages, even ones sent later) and, for an exact run, stop
     its dispatch (nodes a segment message would run inline have no message
-    of their own to revoke)."""
+    of their own to revoke). An unfinished map node's items are revoked too."""
     if exact_run is not None:
         from . import exact
 
         with contextlib.suppress(Exception):
             exact.cancel(app, exact_run)
     pending = [node.task_id for node in nodes.values() if node.state == UNFINISHED]
+    pending += _unfinished_items(app, nodes)
     if pending and not str(app.conf.broker_url).startswith("memory"):
         with contextlib.suppress(Exception):
             app.control.revoke(pending)
 
+
+
+def _unfinished_items(app, nodes: Mapping) -> list[str]:
+    """The item task ids of the unfinished map nodes whose items are known."""
+    from .mapping import item_task_id, read_records
+
+    mapped = [node for node in nodes.values() if getattr(node, "mapped", False) and node.state == UNFINISHED]
+    if not mapped:
+        return []
+    try:
+        counts = read_records(app.backend, [node.task_id for node in mapped])
+    except Exception:  # cancelling goes on without them: the items run, nothing follows them
+        return []
+    return [item_task_id(node.task_id, k) for node, count in zip(mapped, counts, strict=True)
+            for k in range(count or 0)]

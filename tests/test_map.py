@@ -456,3 +456,24 @@ def test_preflight_asks_the_workers_for_the_map_helpers():
     exact_plan = make_plan(graph, "auto")
     assert "planner.exact.map" in helper_tasks(exact_plan)
     assert all("planner.exact.map" in tasks for tasks in queue_needs(app, exact_plan, signatures(graph)).values())
+
+
+@pytest.mark.timeout(90)
+def test_a_timed_out_map_revokes_its_items_on_redis(redis_cluster):
+    """The run's timeout cancels it: the map node's items not yet run are
+    revoked with the nodes (they would run for nothing: nothing follows)."""
+    import time
+
+    import redis
+    from workload.tasks import counted, echo, numbers
+
+    client = redis.Redis.from_url(redis_cluster)
+    client.delete("tally")
+    graph = nx.DiGraph([("numbers", "slow"), ("slow", "after")])
+    graph.nodes["numbers"]["task"] = numbers.si(60)
+    graph.nodes["slow"].update(task=counted.s(node="slow", sleep=0.5, tally=redis_cluster), map=True)
+    graph.nodes["after"]["task"] = echo.s()
+    report = run_graph(graph, broker=redis_cluster, backend=redis_cluster, timeout=2.0)
+    assert report.status == "TIMEOUT" and report.nodes["slow"].items == 60
+    time.sleep(6)  # 60 items of 0.5 s on 6 slots would take 5 s
+    assert 0 < client.llen("tally") < 40
