@@ -129,6 +129,9 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes=None) -> Pla
             canvas.reason = f"pure canvas, as asked: the graph is not series-parallel ({added_text})"
         else:
             canvas.reason = "pure canvas, as asked (exact: the graph is series-parallel)"
+        if mapped:
+            canvas.reason += (f"; map node{'s' * (len(mapped) > 1)} {', '.join(mapped[:3])}{', …' * (len(mapped) > 3)} "
+                              "sent as planner.map, which replaces itself with a chord over the items")
         return canvas
     canvas.reason = "pure canvas: the graph is series-parallel, so the canvas adds no dependency"
     return canvas

@@ -249,6 +249,8 @@ def test_plan_shows_the_map_node_in_text_and_json(tmp_path):
     assert data["summary"]["map_nodes"] == ["square"] and data["summary"]["strategy"] == "exact"
     canvas = json.loads(planner_cli("plan", path, "--format", "json", "--strategy", "canvas").stdout)
     assert canvas["summary"]["strategy"] == "canvas"
+    assert canvas["summary"]["reason"].endswith(
+        "; map node square sent as planner.map, which replaces itself with a chord over the items")
 
 
 def test_render_draws_a_stacked_box_and_the_item_count_after_a_run(tmp_path):
