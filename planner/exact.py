@@ -65,6 +65,7 @@ from celery.signals import task_failure, task_success
 from kombu.utils.json import dumps, loads
 
 from .errors import PlannerError
+from .journal import FOLLOW_HEADER, HEAD_HEADER
 from .mapping import check_items, item_failure, item_task_id, write_record
 
 logger = logging.getLogger(__name__)
@@ -380,7 +381,13 @@ def _publish(app, run: str, spec: dict, args: tuple, owner: str, producer) -> No
     if spec.get("map"):  # the items are read from the backend, not carried in the message
         app.send_task("planner.exact.map", (run, spec["index"]), task_id=owner, producer=producer)
     elif spec["segment"] > 1:
-        app.send_task("planner.exact.segment", (run, spec["index"], list(args)), task_id=owner, producer=producer)
+        # A follower's header (planner.journal) goes on the segment's message too, naming its first node.
+        follow = {key: value for key, value in (spec["sig"].get("options", {}).get("headers") or {}).items()
+                  if key == FOLLOW_HEADER}
+        if follow:
+            follow[HEAD_HEADER] = spec["task_id"]
+        app.send_task("planner.exact.segment", (run, spec["index"], list(args)), task_id=owner, producer=producer,
+                      headers=follow or None)
     else:
         Signature.from_dict(spec["sig"], app=app).apply_async(args=args, producer=producer)
 

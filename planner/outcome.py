@@ -17,6 +17,7 @@ from typing import Mapping
 from .plan import Plan
 
 SUCCESS, FAILURE, SKIPPED, UNFINISHED = "SUCCESS", "FAILURE", "SKIPPED", "UNFINISHED"
+LOST = "LOST"  # its worker died while holding it and it could not be sent again: ``run --resume`` runs it
 TIMEOUT = "TIMEOUT"
 CANCELLED = "CANCELLED"  # Run.cancel(): what had not run never will
 RUNNING = "RUNNING"  # a snapshot of a run still going (planner status, Run.report())
@@ -39,6 +40,7 @@ class NodeRun:
     result_bytes: int = 0
     tries: int = 0  # executions seen: 1 + Celery retries (0: never started)
     reason: str | None = None  # why a SKIPPED node was skipped
+    runs: int = 0  # executions seen (a retry, or a message sent again after its worker died, adds one)
     mapped: bool = False  # a map node (map=True): ran its task once per item
     items: int | None = None  # a map node's item count, once its items were known
 
@@ -58,7 +60,7 @@ class NodeRun:
     def as_json(self) -> dict:
         out = {"state": self.state, "result": self.result, "error": self.error, "task_id": self.task_id,
                "started": self.started, "finished": self.finished, "worker": self.worker, "tries": self.tries,
-               "reason": self.reason}
+               "runs": self.runs, "reason": self.reason}
         if self.mapped:
             out["map"] = {"items": self.items, "task_ids": self.item_task_ids}
         return out
@@ -124,7 +126,7 @@ def explain_skips(plan: Plan, nodes: Mapping[str, NodeRun]) -> None:
     """
     from collections import deque
 
-    failed = [name for name, node in nodes.items() if node.state == FAILURE]
+    failed = [name for name, node in nodes.items() if node.state in (FAILURE, LOST)]
     if not any(node.state == SKIPPED for node in nodes.values()):
         return
     added = set(plan.added)
@@ -153,8 +155,9 @@ def explain_skips(plan: Plan, nodes: Mapping[str, NodeRun]) -> None:
         if node.state != SKIPPED or name not in reached:
             continue
         origin, via = reached[name]
+        what = "was lost" if nodes[origin].state == LOST else "failed"
         if via is None:
-            node.reason = f"after '{origin}' failed"
+            node.reason = f"after '{origin}' {what}"
         else:
             node.reason = (f"behind the added ordering {via[0]} → {via[1]} (the canvas adds it; the graph has no "
-                           f"such dependency) after '{origin}' failed")
+                           f"such dependency) after '{origin}' {what}")

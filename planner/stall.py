@@ -50,16 +50,13 @@ class StallGuard:
         self._waits: str | None = None  # the last what-waits-where shown
         self._looked: float | None = None  # when it was last computed
 
-    def observe(self, now: float) -> None:
-        """Look at the nodes at time ``now`` (monotonic seconds)."""
-        done = started = held = 0
-        for node in self.nodes.values():
-            if node.state != UNFINISHED:
-                done += 1
-            elif node.running:
-                held += 1
-            if node.started is not None or node.running:
-                started += 1
+    def observe(self, now: float, counts: tuple[int, int, int] | None = None) -> None:
+        """Look at the nodes at time ``now`` (monotonic seconds); ``counts``,
+        ``(done, started, held)`` when the follower keeps them, spares
+        counting every node."""
+        if counts is None:
+            counts = count_nodes(self.nodes)
+        done, started, held = counts
         state = (done, started)
         if state != self._last or held or self._since is None:
             self._last, self._since = state, now
@@ -110,6 +107,19 @@ class StallGuard:
         queues = sorted(queue for queue in self.waiting_nodes() if queue is not None)
         fix = f"start a worker with -Q {','.join(queues)}, " if queues else ""
         return f"stalled: {self.describe()}; {fix}or give --stall-timeout 0 to wait forever"
+
+
+def count_nodes(nodes: Mapping[str, NodeRun]) -> tuple[int, int, int]:
+    """``(done, started, held)`` over ``nodes``."""
+    done = started = held = 0
+    for node in nodes.values():
+        if node.state != UNFINISHED:
+            done += 1
+        elif node.running:
+            held += 1
+        if node.started is not None or node.running:
+            started += 1
+    return done, started, held
 
 
 def held_by_workers(app, task_ids, timeout: float = 1.0) -> bool:

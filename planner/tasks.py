@@ -6,10 +6,24 @@ Workers get them with ``celery -A APP worker --include planner.tasks``.
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 
 from celery import shared_task, states
-from celery.signals import task_prerun
+from celery.signals import (
+    task_failure,
+    task_postrun,
+    task_prerun,
+    task_received,
+    task_revoked,
+    worker_ready,
+    worker_shutdown,
+)
+
+from .journal import BEAT_EVERY, DONE, FOLLOW_HEADER, HEAD_HEADER, MEMORY, RECEIVED, RETRY, STARTED, journal_for
+
+logger = logging.getLogger(__name__)
 
 
 class InputNotReady(RuntimeError):
@@ -52,8 +66,9 @@ def _finished_meta(backend, task_id: str, wait: float = INPUT_WAIT) -> dict:
         pause = min(pause * 2, 0.05)
 
 
-RUN_HEADER = "planner_run"
-STARTED_SUFFIX = ":planner-started"  # appended to the task's result key
+RUN_HEADER = FOLLOW_HEADER  # message header: the id of the ``planner run`` following the node
+STARTED_SUFFIX = ":planner-started"  # appended to the task's result key (backends without a journal)
+SEGMENT_TASK = "planner.exact.segment"  # carries several nodes: journalled through its nodes
 
 
 @shared_task(name="planner.noop", ignore_result=True)
@@ -62,24 +77,64 @@ def noop():
     notices it must stop."""
 
 
+# --- the run's journal (planner.journal), written by the workers --------------------------------------------
+# Only messages sent by ``planner run`` carry the header, so other work on the same workers costs
+# nothing. Writing the journal is nice to have, never worth failing a task: errors are swallowed
+# (the follower then finds the node by its periodic scan).
+
+
+def _run_of(request) -> str | None:
+    return getattr(request, RUN_HEADER, None) if request is not None else None
+
+
+def _append(app, backend, run: str, event: list) -> None:
+    try:
+        store = journal_for(app, backend)
+        if store is not None:
+            store.append(run, event)
+    except Exception:
+        logger.debug("planner: could not journal %s", event, exc_info=True)
+
+
+@task_received.connect(weak=False)
+def _on_received(sender=None, request=None, **_):
+    """A worker took a node's message (prefetched or to run now): the
+    follower knows who holds it, so it can send it again if that worker dies."""
+    headers = getattr(request, "request_dict", None) or {}
+    run = headers.get(RUN_HEADER)
+    if not run:
+        return
+    task = request.task
+    _append(task.app, task.backend, run, [RECEIVED, request.id, request.hostname, headers.get(HEAD_HEADER)])
+
+
 @task_prerun.connect(weak=False)
 def _record_start(sender=None, task_id=None, task=None, **_):
-    """Store when and where a node of a ``planner run`` started (the result
-    store keeps only when it finished). Only tasks sent by ``planner run``
-    carry the header, so other work on the same workers costs nothing."""
-    if task is None or not getattr(task.request, RUN_HEADER, None):
+    """Journal when and where a node started (the result store keeps only
+    when it finished); a backend without a journal gets a start key."""
+    if task is None or task.name == SEGMENT_TASK:
         return
-    record_start(task.backend, task_id, task.request.hostname, 1 + (task.request.retries or 0))
+    run = _run_of(task.request)
+    if not run:
+        return
+    backend = task.backend
+    now, attempt = time.time(), 1 + (task.request.retries or 0)
+    if journal_for(task.app, backend) is not None:
+        _append(task.app, backend, run, [STARTED, task_id, task.request.hostname, attempt, now])
+        return
+    record_start(backend, task_id, task.request.hostname, attempt)
 
 
 def record_start(backend, task_id: str, worker: str | None, attempt: int) -> None:
-    """Store the start record of node ``task_id`` (see :func:`_record_start`)."""
+    """Store the start record of node ``task_id`` (see :func:`_record_start`):
+    for backends without a journal, and map nodes, which have no message of
+    their own (the follower's periodic scan reads it)."""
     if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
         return  # not a key-value store: the runner does without start times
     record = {"started": time.time(), "worker": worker, "try": attempt}
     try:
         backend.set(backend.get_key_for_task(task_id, key=STARTED_SUFFIX), json.dumps(record))
-    except Exception:  # a start time is nice to have, never worth failing a task
+    except Exception:
         pass
 
 
@@ -105,6 +160,68 @@ def map_items(self, items, task: dict, node: str = ""):
     item = signature(task, app=self.app)
     return self.replace(group(item.clone((value,), task_id=item_task_id(self.request.id, position))
                               for position, value in enumerate(items)))
+
+
+@task_postrun.connect(weak=False)
+def _record_end(sender=None, task_id=None, task=None, state=None, **_):
+    """Journal that a node ended (its result is stored by now) or will be
+    retried."""
+    if task is None or task.name == SEGMENT_TASK:
+        return
+    run = _run_of(task.request)
+    if run:
+        kind = RETRY if state == states.RETRY else DONE
+        _append(task.app, task.backend, run, [kind, task_id, state, task.request.hostname])
+
+
+@task_failure.connect(weak=False)
+def _record_failure(sender=None, task_id=None, **_):
+    """A failure the worker's main process records (the pool process died
+    or a hard time limit): no postrun signal comes for those."""
+    run = _run_of(getattr(sender, "request", None))
+    if run and sender.name != SEGMENT_TASK:
+        _append(sender.app, sender.backend, run, [DONE, task_id, states.FAILURE, sender.request.hostname])
+
+
+@task_revoked.connect(weak=False)
+def _record_revoked(sender=None, request=None, **_):
+    run = _run_of(request)
+    if run:
+        _append(sender.app, sender.backend, run, [DONE, request.id, states.REVOKED, request.hostname])
+
+
+# --- liveness: a thread in the worker's main process refreshes a short-lived key ---------------------------
+
+_beating = threading.Event()
+
+
+@worker_ready.connect(weak=False)
+def _start_beating(sender=None, **_):
+    """From the worker's main process (the one that holds the prefetched
+    messages and whose death loses them): refresh ``planner-alive:HOSTNAME``
+    every second, so a follower tells a killed worker from a busy one."""
+    app, hostname = getattr(sender, "app", None), getattr(sender, "hostname", None)
+    if app is None or not hostname:
+        return
+    store = journal_for(app)
+    if store is None or store is MEMORY:
+        return  # the embedded worker lives and dies with its follower
+    _beating.set()
+
+    def beat():
+        while _beating.is_set():
+            try:
+                store.beat(hostname)
+            except Exception:  # the backend is down for a moment: the key lapses, followers wait for it
+                pass
+            time.sleep(BEAT_EVERY)
+
+    threading.Thread(target=beat, name="planner-liveness", daemon=True).start()
+
+
+@worker_shutdown.connect(weak=False)
+def _stop_beating(**_):
+    _beating.clear()
 
 
 # The exact-dispatch helpers register themselves on import, so workers

@@ -72,10 +72,12 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     nodes = nodes if nodes is not None else nodes_of(record)
     plan = record.plan
     report = report_of(record, nodes, timeout)
-    watcher = watcher or Watcher(plan, app, nodes)
-    # Only a store that keeps start records shows whether a worker holds a node.
-    guard = StallGuard(plan, nodes, record.queues, stall_timeout if watcher.key_value else None,
-                       notice=NOTICE if watcher.key_value else math.inf)
+    watcher = watcher or Watcher(plan, app, nodes, run_id=record.run_id)
+    # Only a store that keeps start records (or the run's journal) shows whether a worker holds a node.
+    knows = watcher.key_value or watcher.journal is not None
+    guard = StallGuard(plan, nodes, record.queues, stall_timeout if knows else None,
+                       notice=NOTICE if knows else math.inf)
+
     began = time.monotonic()
     deadline = None if timeout is None else began + timeout
     over_at_once = None
@@ -84,7 +86,7 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
         while True:
             finished_now = watcher.poll()
             over_at_once = watcher.over if over_at_once is None else over_at_once
-            guard.observe(time.monotonic())
+            guard.observe(time.monotonic(), watcher.counts())
             if on_progress and (finished_now or watcher.changed or guard.changed):
                 progress = watcher.progress(finished_now)
                 progress.waiting = guard.waiting
@@ -116,7 +118,11 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
         if stop_at_end:
             stop(app, nodes, record)  # Ctrl-C stops the run, not only the command
         raise
+    finally:
+        if stop_at_end and watcher.journal is not None:
+            watcher.journal.discard(record.run_id)
     report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
+
     describe_maps(app.backend, nodes)
     explain_skips(plan, nodes)
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))
