@@ -1,0 +1,70 @@
+"""The run's journal (planner.journal): real prefork workers append an event
+per node received, started and ended — chord bodies, chain steps, gather
+steps' nodes and the nodes a segment of exact dispatch runs inline included —
+and the follower learns every node's end from it."""
+
+from __future__ import annotations
+
+import json
+
+import networkx as nx
+import pytest
+import redis
+
+from planner.journal import KEY_PREFIX
+from planner.run import run_graph
+
+
+def _events(url: str) -> dict[str, list]:
+    """Every journal in the database: task id → its events' kinds."""
+    client = redis.Redis.from_url(url)
+    kinds: dict[str, list] = {}
+    for key in client.scan_iter(f"{KEY_PREFIX}:*"):
+        for raw in client.lrange(key, 0, -1):
+            event = json.loads(raw)
+            task_id = event[3] if event[0] == "r" and event[3] else event[1]
+            kinds.setdefault(task_id, []).append(event[0])
+    return kinds
+
+
+def _graph():
+    """A chord (fan-in), a chain, an N shape (not series-parallel) and a
+    linear segment of three."""
+    from workload.tasks import step
+
+    graph = nx.DiGraph([("a", "b1"), ("a", "b2"), ("b1", "c"), ("b2", "c"), ("c", "s1"), ("s1", "s2"),
+                        ("s2", "s3"), ("a", "n1"), ("n1", "n2"), ("b1", "n2")])
+    for node in graph:
+        graph.nodes[node]["task"] = step.s(node=node)
+    return graph
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("strategy", ["canvas", "exact"])
+def test_every_node_is_journalled_by_real_workers(strategy, redis_url, workers):
+    workers("workload.tasks", redis_url, redis_url, count=1, concurrency=2)
+    report = run_graph(_graph(), broker=redis_url, backend=redis_url, strategy=strategy, timeout=60)
+    assert report.status == "SUCCESS", report.as_json()
+    kinds = _events(redis_url)
+    for name, node in report.nodes.items():
+        events = kinds.get(node.task_id, [])
+        assert "s" in events and "d" in events, (name, events)
+        assert node.runs == 1 and node.started is not None and node.worker.startswith("w0-"), node
+    if strategy == "exact":
+        # s1, s2 and s3 run inline in the segment message that starts at c: only c is received
+        assert "r" in kinds[report.nodes["c"].task_id]
+        assert "r" not in kinds[report.nodes["s3"].task_id]
+
+
+def test_the_embedded_run_follows_the_journal(monkeypatch):
+    """On the embedded worker the journal is a list in this process; the
+    watcher reads it (and scans only now and then)."""
+    from planner import follow
+
+    scans = []
+    original = follow.Watcher._scan
+    monkeypatch.setattr(follow.Watcher, "_scan", lambda self, *a, **k: (scans.append(1), original(self, *a, **k)))
+    report = run_graph(_graph(), local=True, strategy="exact", timeout=30)
+    assert report.status == "SUCCESS"
+    assert all(node.runs == 1 and node.started for node in report.nodes.values())
+    assert len(scans) <= 1 + report.elapsed / follow.SCAN_EVERY
