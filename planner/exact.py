@@ -392,6 +392,20 @@ def _publish(app, run: str, spec: dict, args: tuple, owner: str, producer) -> No
         Signature.from_dict(spec["sig"], app=app).apply_async(args=args, producer=producer)
 
 
+def resend(app, run: str, index: int, results: list) -> bool:
+    """Publish node ``index`` of ``run`` again, on its own (its worker died
+    holding it), given its predecessors' ``results`` in graph order: the
+    same task id and headers, so when it succeeds its worker advances the run
+    as for any node."""
+    spec = _store_for(app).spec(run, index)
+    if spec is None:
+        return False
+    args = {NOTHING: (), ONE: tuple(results[:1]), LIST: (list(results),)}[spec["takes"]]
+    with app.producer_or_acquire() as producer:
+        _publish(app, run, {**spec, "segment": 1}, args, None, producer)
+    return True
+
+
 # --- one hop -------------------------------------------------------------------------------------------------
 
 

@@ -16,10 +16,10 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from .outcome import FAILURE, RUNNING, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
+from .outcome import FAILURE, LOST, RUNNING, SKIPPED, SUCCESS, UNFINISHED, Progress, RunReport
 from .text import printable
 
-STYLES = {SUCCESS: "green", FAILURE: "bold red", SKIPPED: "yellow", UNFINISHED: "dim"}
+STYLES = {SUCCESS: "green", FAILURE: "bold red", LOST: "bold red", SKIPPED: "yellow", UNFINISHED: "dim"}
 
 
 class PlainProgress:
@@ -103,7 +103,7 @@ def run_id_line(record) -> str:
 def summary_line(report: RunReport) -> str:
     total = len(report.nodes)
     parts = [f"{report.count(SUCCESS)} succeeded"]
-    for state, word in ((FAILURE, "failed"), (SKIPPED, "skipped"), (UNFINISHED, "not finished")):
+    for state, word in ((FAILURE, "failed"), (LOST, "lost"), (SKIPPED, "skipped"), (UNFINISHED, "not finished")):
         if report.count(state):
             parts.append(f"{report.count(state)} {word}")
     where = f" on {report.where}" if report.where else ""

@@ -34,6 +34,7 @@ from .outcome import (
     explain_skips,
 )
 from .record import RunRecord
+from .recovery import Recovery
 from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
 from .submission import cancel
 
@@ -77,7 +78,8 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     knows = watcher.key_value or watcher.journal is not None
     guard = StallGuard(plan, nodes, record.queues, stall_timeout if knows else None,
                        notice=NOTICE if knows else math.inf)
-
+    # Only the run's own command sends lost nodes again (two followers would send them twice).
+    recovery = Recovery(plan, app, watcher, record.exact_run) if stop_at_end else None
     began = time.monotonic()
     deadline = None if timeout is None else began + timeout
     over_at_once = None
@@ -85,6 +87,8 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     try:
         while True:
             finished_now = watcher.poll()
+            if recovery is not None:
+                finished_now += recovery.check(time.monotonic())
             over_at_once = watcher.over if over_at_once is None else over_at_once
             guard.observe(time.monotonic(), watcher.counts())
             if on_progress and (finished_now or watcher.changed or guard.changed):
@@ -122,7 +126,8 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
         if stop_at_end and watcher.journal is not None:
             watcher.journal.discard(record.run_id)
     report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
-
+    if recovery is not None:
+        report.warnings.extend(recovery.notes)
     describe_maps(app.backend, nodes)
     explain_skips(plan, nodes)
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))

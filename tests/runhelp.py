@@ -120,3 +120,29 @@ def killing_the_victim(redis_url: str, workers=None, within: float = 30):
     assert killed, "the victim never ran"
     if workers is not None:
         assert killed[0] in [p.pid for p in workers.processes]
+
+
+def recording_dag(tally: str, nodes: int = 40, seed: int = 3, sleeps: tuple[float, float] = (0.3, 1.0)) -> nx.DiGraph:
+    """A layered DAG of ``nodes`` tasks that record every execution in the
+    Redis list ``tally`` and sleep between ``sleeps`` seconds."""
+    import random
+
+    from workload.tasks import counted
+
+    rng = random.Random(seed)
+    graph, previous, count = nx.DiGraph(), [], 0
+    while count < nodes:
+        layer = [f"v{count + i}" for i in range(min(nodes - count, rng.randint(3, 6)))]
+        count += len(layer)
+        for name in layer:
+            graph.add_node(name, task=counted.s(node=name, sleep=round(rng.uniform(*sleeps), 2), tally=tally))
+            for pred in rng.sample(previous, min(len(previous), rng.randint(1, 2))) if previous else ():
+                graph.add_edge(pred, name)
+        previous = layer
+    return graph
+
+
+def wrong_inputs(graph: nx.DiGraph, report) -> list[str]:
+    """The nodes that succeeded with another input than the contract's."""
+    return [name for name, node in report.nodes.items()
+            if node.state == "SUCCESS" and node.result["got"] != expected_input(graph, name)]
