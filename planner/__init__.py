@@ -12,6 +12,7 @@ from .errors import PlannerError
 from .graphfile import load_graph, structure, validate
 from .plan import Chain, Chord, Group, Plan, Task
 from .planning import make_plan, signatures
+from .worker_settings import apply_worker_settings, worker_settings
 
 
 def to_canvas(plan, sigs, task_ids=None):
@@ -31,7 +32,8 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "Chain", "Chord", "Group", "Plan", "PlannerError", "Run", "Task",
+    "Chain", "Chord", "Group", "Plan", "PlannerError", "Run", "Task", "apply_worker_settings",
     "attach", "load_graph", "make_plan", "signatures", "structure", "submit", "to_canvas", "validate",
+    "worker_settings",
 ]
 __version__ = "0.1.0"

@@ -80,7 +80,7 @@ class Watcher:
             self._read_journal(finished_now)
             now = time.monotonic()
             if now >= self._next_scan:
-                self._scan(finished_now, starts=False)
+                self._scan(finished_now, starts=True)
                 self._next_scan = time.monotonic() + max(SCAN_EVERY, (time.monotonic() - now) / SCAN_SHARE)
         if any(self.nodes[name].state == FAILURE for name in finished_now):
             finished_now += [name for name in self._skip_downstream(finished_now) if name not in finished_now]
@@ -130,7 +130,7 @@ class Watcher:
             if start:
                 self._started(node, start)
             meta = metas.get(node.name)
-            if starts or meta is not None:
+            if self.journal is None:  # else the journal says what runs (start keys are only map nodes')
                 self._set_running(node, bool(start) or (meta or {}).get("status") == "STARTED")
             self._apply(node, meta, finished_now)
 

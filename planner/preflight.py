@@ -232,6 +232,28 @@ def check_queues(app, needs, workers: list[str], timeout: float = PING_TIMEOUT) 
     return warnings
 
 
+def check_worker_settings(app, workers: list[str], strategy: str, timeout: float = PING_TIMEOUT) -> list[str]:
+    """Warnings (one line per risk, naming the workers it concerns) when
+    the live workers' settings could lose a node of this run; none when the
+    workers would not say (asked once, within ``timeout``)."""
+    from .journal import journal_for
+    from .worker_settings import risks
+
+    try:
+        inspector = app.control.inspect(destination=workers or None, timeout=timeout, limit=len(workers) or None)
+        replies = inspector.conf(with_defaults=False) or {}
+    except Exception:  # a worker that cannot tell its settings is not worth failing the run for
+        return []
+    scheme = str(app.conf.broker_url or "").split("://", 1)[0].lower()
+    journal = journal_for(app) is not None
+    by_risk: dict[str, list[str]] = {}
+    for worker, conf in sorted(replies.items()):
+        for phrase in risks(conf if isinstance(conf, dict) else {}, strategy, scheme in ("redis", "rediss"), journal):
+            by_risk.setdefault(phrase, []).append(worker)
+    return [f"worker{'s' * (len(names) > 1)} {', '.join(names)}: {phrase} (planner.worker_settings() has "
+            "the settings that make Celery re-deliver it; README: Workers)" for phrase, names in by_risk.items()]
+
+
 def _first_node(tasks) -> str:
     for task, nodes in tasks.items():
         if nodes:

@@ -127,6 +127,7 @@ def on_cluster(app, plan: Plan, signatures: Mapping, broker_url: str, backend_ur
             names = checks.check_workers(app, [queue for queue in needs if queue])
         if preflight or workers:
             warnings = checks.check_queues(app, needs, names)
+            warnings += checks.check_worker_settings(app, names, plan.strategy)
         count = f" ({len(names)} worker{'s' * (len(names) != 1)})" if names else ""
         yield f"{masked(broker_url)}{count}", warnings
 
