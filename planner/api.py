@@ -50,7 +50,7 @@ class Run:
         self._worker = worker
         self._ended = False  # a local run whose worker stopped: its states are final
         self.nodes = nodes_of(record)
-        self._watcher = Watcher(record.plan, app, self.nodes)
+        self._watcher = Watcher(record.plan, app, self.nodes, run_id=record.run_id)
         self._lock = threading.Lock()  # a web app may share a Run between threads: one poll at a time
 
     @property

@@ -282,29 +282,47 @@ _MEMORY = _MemoryStore()
 _PLAIN_OPTIONS = {"task_id", "headers"}
 
 
-def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str]) -> str:
+def submit(plan, signatures: Mapping[str, Signature], app, task_ids: Mapping[str, str],
+           done: Mapping[str, object] | None = None) -> str:
     """Store the run's specs and send the roots; returns the run's id at
-    once. Node ``name`` runs with task id ``task_ids[name]``."""
+    once. Node ``name`` runs with task id ``task_ids[name]``. Nodes in
+    ``done`` (name → result; every predecessor of one is in it too) are not
+    run: their results feed their successors (``run --resume``, a canvas
+    continued after a lost worker); their results must be stored under
+    their task ids for successors that gather several inputs."""
     from celery import uuid
 
     store = _store_for(app)
     graph = plan.graph
     names = list(graph)
     index = {name: i for i, name in enumerate(names)}
+    done = done or {}
     run = uuid()
     specs = [_spec(graph, name, index, signatures[name], task_ids, run) for name in names]
     # A map node is never part of a segment: its message fans out instead of running the task.
     _link_segments(graph, names, index, specs, [_plain(app, signatures[name]) and not graph.nodes[name].get("map")
                                                 for name in names])
     store.put_specs(run, [dumps(spec) for spec in specs])
-    roots = [i for i, name in enumerate(names) if graph.in_degree(name) == 0]
+    roots, inputs = [], {}
+    for i, name in enumerate(names):
+        if name in done:
+            continue
+        preds = [str(p) for p in graph.predecessors(name)]
+        finished = [p for p in preds if p in done]
+        if len(finished) == len(preds):
+            roots.append(i)
+            inputs[i] = {NOTHING: (), ONE: tuple(done[p] for p in preds[:1]),
+                         LIST: ([done[p] for p in preds],)}[specs[i]["takes"]] if not graph.nodes[name].get("map") else ()
+        else:
+            for pred in finished:  # counted as arrived: the node waits only for the rest
+                store.arrive(run, [i], index[pred])
     owners = [uuid() for _ in roots]
     # Claimed like any other send, so a segment redelivered later finds its head owned.
     claims = store.claim(run, roots, owners)
     with app.producer_or_acquire() as producer:
         for i, owner, (won, _, _, _) in zip(roots, owners, claims, strict=True):
             if won:
-                _publish(app, run, specs[i], (), owner, producer)
+                _publish(app, run, specs[i], inputs[i], owner, producer)
     return run
 
 

@@ -87,6 +87,14 @@ class Watcher:
         self.changed = len(self.running) != running_before
         return finished_now
 
+    def rewind(self) -> None:
+        """After the backend came back: a journal shorter than what was read
+        (its last entries were not persisted) is read from its end, and
+        everything unfinished is looked at now."""
+        if self.journal is not None and self.run_id and self.journal.length(self.run_id) < self.offset:
+            self.offset = self.journal.length(self.run_id)
+        self._next_scan = 0.0
+
     # --- the journal ---
 
     def _read_journal(self, finished_now: list[str]) -> None:
@@ -200,7 +208,7 @@ class Watcher:
             node.result, node.error = None, None
             self.set_state(node, SKIPPED)
             if node.started is None:  # never ran: a failure Celery propagated down a chain says nothing of it
-                node.tries, node.worker, node.finished = 0, None, None
+                node.tries, node.runs, node.worker, node.finished = 0, 0, None, None
             self.failed.discard(name)  # e.g. a chord body failed for its header's sake
         self.skipped |= downstream
         return newly

@@ -71,6 +71,9 @@ class RedisJournal:
     def read(self, run: str, offset: int) -> list:
         return [json.loads(raw) for raw in self.client.lrange(key(run), offset, -1)]
 
+    def length(self, run: str) -> int:
+        return int(self.client.llen(key(run)))
+
     def beat(self, worker: str, ttl: float = ALIVE_TTL) -> None:
         self.client.set(alive_key(worker), f"{time.time():.3f}", px=int(ttl * 1000))
 
@@ -99,6 +102,10 @@ class MemoryJournal:
     def read(self, run: str, offset: int) -> list:
         with self.lock:
             return list(self.runs.get(run, ())[offset:])
+
+    def length(self, run: str) -> int:
+        with self.lock:
+            return len(self.runs.get(run, ()))
 
     def beat(self, worker: str, ttl: float = ALIVE_TTL) -> None:
         with self.lock:

@@ -21,6 +21,8 @@ LOST = "LOST"  # its worker died while holding it and it could not be sent again
 TIMEOUT = "TIMEOUT"
 CANCELLED = "CANCELLED"  # Run.cancel(): what had not run never will
 RUNNING = "RUNNING"  # a snapshot of a run still going (planner status, Run.report())
+DISCONNECTED = "DISCONNECTED"  # the result backend (or the broker on its server) was lost: ``error`` says which
+INTERRUPTED = "INTERRUPTED"  # Ctrl-C: what had not run was cancelled
 STALLED = "STALLED"  # nothing progressed for --stall-timeout seconds and no worker held a node
 
 
@@ -41,6 +43,8 @@ class NodeRun:
     tries: int = 0  # executions seen: 1 + Celery retries (0: never started)
     reason: str | None = None  # why a SKIPPED node was skipped
     runs: int = 0  # executions seen (a retry, or a message sent again after its worker died, adds one)
+    fingerprint: str | None = None  # task, arguments and predecessors, hashed (planner.resume)
+    reused: bool = False  # its result came from the report a run resumed (run --resume), not from running
     mapped: bool = False  # a map node (map=True): ran its task once per item
     items: int | None = None  # a map node's item count, once its items were known
 
@@ -63,6 +67,10 @@ class NodeRun:
                "runs": self.runs, "reason": self.reason}
         if self.mapped:
             out["map"] = {"items": self.items, "task_ids": self.item_task_ids}
+        if self.fingerprint is not None:
+            out["fingerprint"] = self.fingerprint
+        if self.reused:
+            out["reused"] = True
         return out
 
 
@@ -82,19 +90,24 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     stall: str | None = None
+    error: str | None = None  # DISCONNECTED: the one line saying what was lost
     run_id: str | None = None  # follow it elsewhere: planner status RUN_ID, planner.attach(RUN_ID)
 
     def as_json(self) -> dict:
-        return {"status": self.status, "run_id": self.run_id, "strategy": self.plan.strategy,
-                "elapsed": round(self.elapsed, 3), "parameters": self.parameters, "warnings": self.warnings,
-                "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
+        out = {"status": self.status, "run_id": self.run_id, "strategy": self.plan.strategy,
+               "elapsed": round(self.elapsed, 3), "parameters": self.parameters, "warnings": self.warnings,
+               "nodes": {name: node.as_json() for name, node in self.nodes.items()}}
+        if self.error:
+            out["error"] = self.error
+        return out
 
     def count(self, state: str) -> int:
         return sum(node.state == state for node in self.nodes.values())
 
     @property
     def exit_code(self) -> int:
-        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2, RUNNING: 0, CANCELLED: 1}.get(self.status, 1)
+        return {SUCCESS: 0, FAILURE: 1, TIMEOUT: 124, STALLED: 2, RUNNING: 0, CANCELLED: 1, DISCONNECTED: 2,
+                INTERRUPTED: 130}.get(self.status, 1)
 
 
 @dataclass

@@ -102,7 +102,8 @@ def run_id_line(record) -> str:
 
 def summary_line(report: RunReport) -> str:
     total = len(report.nodes)
-    parts = [f"{report.count(SUCCESS)} succeeded"]
+    reused = sum(node.reused for node in report.nodes.values())
+    parts = [f"{report.count(SUCCESS)} succeeded" + (f" ({reused} reused)" if reused else "")]
     for state, word in ((FAILURE, "failed"), (LOST, "lost"), (SKIPPED, "skipped"), (UNFINISHED, "not finished")):
         if report.count(state):
             parts.append(f"{report.count(state)} {word}")
@@ -134,6 +135,8 @@ def print_report(report: RunReport, console: Console) -> None:
         state = node.state
         if report.status == RUNNING and state == UNFINISHED:  # a live run's snapshot (planner status)
             state = RUNNING if node.running else "PENDING"
+        if node.reused:  # run --resume: from the report it resumed
+            state += " (reused)"
         table.add_row(Text(name), f"[{STYLES.get(node.state, '')}]{state}[/]", duration, *tries,
                       node.worker or "-", Text(outcome))
     console.print(table)

@@ -33,7 +33,7 @@ from .record import RunRecord
 from .routing import consumed_queues, plan_queues, queue_of_nodes
 from .stall import DEFAULT_STALL_TIMEOUT
 from .submission import start
-from .waiting import MAX_RESULT_BYTES, POLL_INTERVAL, follow
+from .waiting import MAX_RESULT_BYTES, POLL_INTERVAL, follow, nodes_of
 
 
 def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None = None, backend: str | None = None,
@@ -41,7 +41,8 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
               timeout: float | None = None, on_progress: Callable[[Progress], None] | None = None,
               max_result_bytes: int = MAX_RESULT_BYTES, poll_interval: float = POLL_INTERVAL,
               worker_pythonpath: list[str] | None = None, stall_timeout: float | None = DEFAULT_STALL_TIMEOUT,
-              parameters: dict | None = None, on_start: Callable[[RunRecord], None] | None = None) -> RunReport:
+              parameters: dict | None = None, on_start: Callable[[RunRecord], None] | None = None,
+              resume: dict | None = None) -> RunReport:
     """Plan ``user_graph`` and run it: on the embedded worker with ``local``
     (or when neither ``broker`` nor the app configures one), else on the
     cluster behind ``broker``, optionally starting ``workers`` local worker
@@ -49,13 +50,18 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
     the plan's tasks are routed to. A run in which nothing starts or finishes
     for ``stall_timeout`` seconds while no worker holds a node ends STALLED
     (``0``/``None``: wait). ``parameters`` (the graph function's) go into
-    the report. ``on_start`` gets the run's record as soon as it is sent."""
+    the report. ``on_start`` gets the run's record as soon as it is sent.
+    ``resume``, a report written by ``planner run --json``, reuses the nodes
+    that succeeded there and did not change (:mod:`planner.resume`); the
+    rest runs by exact dispatch."""
     from .planning import make_plan
     from .planning import signatures as signatures_of
+    from .resume import fingerprints, reusable
 
     signatures = signatures_of(user_graph)
     app = app_of(signatures)
-    plan = make_plan(user_graph, strategy)
+    plan = make_plan(user_graph, "exact" if resume is not None else strategy)
+    reused = reusable(plan.graph, fingerprints(plan.graph, signatures), resume) if resume is not None else {}
     if local and (broker or workers):
         raise PlannerError("--local runs on the embedded worker: it cannot be combined with --broker or --workers")
     embedded = local or (not broker and not app.conf.broker_url)
@@ -70,11 +76,24 @@ def run_graph(user_graph: nx.DiGraph, *, local: bool = False, broker: str | None
                 app, plan, signatures, broker_url, backend_url, workers=workers, concurrency=concurrency,
                 worker_pythonpath=worker_pythonpath))
         record = start(plan, signatures, app, queues=queue_of_nodes(plan_queues(app, plan, signatures)),
-                       parameters=parameters, where=where, warnings=warnings, embedded=embedded)
+                       parameters=parameters, where=where, warnings=warnings, embedded=embedded,
+                       done={name: entry.get("result") for name, entry in reused.items()})
         if on_start:
             on_start(record)
-        return follow(record, app, timeout=timeout, on_progress=on_progress, max_result_bytes=max_result_bytes,
-                      poll_interval=poll_interval, stall_timeout=stall_timeout)
+        nodes = nodes_of(record)
+        for name, node in nodes.items():
+            if name in reused:
+                _reuse(node, reused[name])
+        return follow(record, app, nodes, timeout=timeout, on_progress=on_progress,
+                      max_result_bytes=max_result_bytes, poll_interval=poll_interval, stall_timeout=stall_timeout)
+
+
+def _reuse(node, entry: dict) -> None:
+    """``node`` as the resumed report has it: SUCCESS, its result, when and
+    where it ran."""
+    node.state, node.result, node.reused = "SUCCESS", entry.get("result"), True
+    node.started, node.finished, node.worker = entry.get("started"), entry.get("finished"), entry.get("worker")
+    node.tries, node.runs = int(entry.get("tries") or 1), int(entry.get("runs") or entry.get("tries") or 1)
 
 
 @contextlib.contextmanager

@@ -20,22 +20,29 @@ from .record import RunRecord
 
 def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | None] | None = None,
           parameters: dict | None = None, where: str = "", warnings: list[str] | None = None,
-          embedded: bool = False) -> RunRecord:
+          embedded: bool = False, done: Mapping[str, object] | None = None) -> RunRecord:
     """Start a run of ``plan`` on ``app`` (pointed at a broker whose
     workers are checked): a run id, a task id per node, every message
     tagged with the run (workers record start times), the plan sent, and
     the run's record stored in the result backend (``record.unstored``
-    says why not, when the backend cannot keep it). Returns at once."""
+    says why not, when the backend cannot keep it). Returns at once.
+    Nodes in ``done`` (name → result; exact plans only) are not run: their
+    results are stored under their task ids and feed their successors."""
     from celery import uuid
 
     from . import record as records
+    from .resume import FINGERPRINT, fingerprints
     from .tasks import RUN_HEADER
 
+    for name, value in fingerprints(plan.graph, signatures).items():  # kept in the record: reports made anywhere
+        plan.graph.nodes[name][FINGERPRINT] = value
     run_id = uuid()
     task_ids = {name: uuid() for name in plan.graph}
     sent = {name: tagged(signatures[name], RUN_HEADER, run_id) for name in plan.graph}
     submitted = time.time()
-    exact_run = submit(plan, sent, app, task_ids)
+    for name, result in (done or {}).items():
+        app.backend.store_result(task_ids[name], result, "SUCCESS")
+    exact_run = submit(plan, sent, app, task_ids, done)
     record = RunRecord(run_id, task_ids, plan, submitted, dict(queues or {}), dict(parameters or {}), exact_run,
                        where, list(warnings or []), embedded)
     try:
@@ -45,13 +52,14 @@ def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | No
     return record
 
 
-def submit(plan: Plan, signatures: Mapping, app, task_ids: Mapping[str, str]) -> str | None:
+def submit(plan: Plan, signatures: Mapping, app, task_ids: Mapping[str, str],
+           done: Mapping[str, object] | None = None) -> str | None:
     """Send the plan: one canvas, or the exact dispatcher's roots (then
-    return the exact run's id)."""
+    return the exact run's id); ``done`` nodes are not sent (exact only)."""
     if plan.strategy == "exact":
         from . import exact
 
-        return exact.submit(plan, signatures, app, task_ids)
+        return exact.submit(plan, signatures, app, task_ids, done)
     from .canvas import to_canvas
 
     canvas, _ = to_canvas(plan, signatures, task_ids)

@@ -21,9 +21,12 @@ from typing import Callable
 
 from .follow import Watcher, large_results
 from .mapping import describe_maps
+from .outage import OutageGuard, connection_errors
 from .outcome import (
     CANCELLED,
+    DISCONNECTED,
     FAILURE,
+    INTERRUPTED,
     STALLED,
     SUCCESS,
     TIMEOUT,
@@ -35,6 +38,7 @@ from .outcome import (
 )
 from .record import RunRecord
 from .recovery import Recovery
+from .resume import FINGERPRINT
 from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
 from .submission import cancel
 
@@ -45,7 +49,8 @@ MAX_RESULT_BYTES = 64 * 1024
 def nodes_of(record: RunRecord) -> dict[str, NodeRun]:
     """A fresh :class:`NodeRun` per node of the run, nothing known yet."""
     graph = record.plan.graph
-    return {name: NodeRun(name, task_id, mapped=bool(graph.nodes[name].get("map")))
+    return {name: NodeRun(name, task_id, mapped=bool(graph.nodes[name].get("map")),
+                          fingerprint=graph.nodes[name].get(FINGERPRINT))
             for name, task_id in record.task_ids.items()}
 
 
@@ -84,11 +89,23 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     deadline = None if timeout is None else began + timeout
     over_at_once = None
     was_cancelled, next_look = False, began
+    outage = OutageGuard(app, record)
+    lost_connection = connection_errors()
     try:
         while True:
-            finished_now = watcher.poll()
-            if recovery is not None:
-                finished_now += recovery.check(time.monotonic())
+            try:
+                finished_now = watcher.poll()
+                if recovery is not None:
+                    finished_now += recovery.check(time.monotonic())
+                ended = outage.ok(time.monotonic(), watcher)
+            except lost_connection as error:  # retried for a while: a restarting Redis comes back
+                finished_now, ended = [], outage.failed(error, time.monotonic())
+                if ended is None and (deadline is None or time.monotonic() < deadline):
+                    time.sleep(0.5)
+                    continue
+            if ended is not None:
+                report.status, report.error = DISCONNECTED, ended
+                break
             over_at_once = watcher.over if over_at_once is None else over_at_once
             guard.observe(time.monotonic(), watcher.counts())
             if on_progress and (finished_now or watcher.changed or guard.changed):
@@ -118,17 +135,32 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
                     stop(app, nodes, record)
                 break
             time.sleep(poll_interval)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         if stop_at_end:
-            stop(app, nodes, record)  # Ctrl-C stops the run, not only the command
+            with contextlib.suppress(Exception):
+                stop(app, nodes, record)  # Ctrl-C stops the run, not only the command
+        report.status = INTERRUPTED
+        interrupt.report = _finish(report, record, app, nodes, recovery, max_result_bytes, over_at_once)
         raise
     finally:
         if stop_at_end and watcher.journal is not None:
             watcher.journal.discard(record.run_id)
+    if report.status in (DISCONNECTED,) and stop_at_end:
+        with contextlib.suppress(Exception):
+            cancel(app, nodes, record.exact_run)
+    return _finish(report, record, app, nodes, recovery, max_result_bytes, over_at_once)
+
+
+def _finish(report: RunReport, record: RunRecord, app, nodes: dict[str, NodeRun], recovery, max_result_bytes: int,
+            over_at_once) -> RunReport:
+    """The report's last touches: elapsed time, notes, map items, why nodes
+    were skipped, large results (what cannot be read now is left out)."""
+    plan = record.plan
     report.elapsed = elapsed(record, nodes, finished_before=bool(over_at_once))
     if recovery is not None:
         report.warnings.extend(recovery.notes)
-    describe_maps(app.backend, nodes)
+    with contextlib.suppress(Exception):  # the backend may be the thing that was lost
+        describe_maps(app.backend, nodes)
     explain_skips(plan, nodes)
     report.warnings.extend(large_results(plan, nodes, max_result_bytes))
     return report

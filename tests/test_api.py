@@ -23,7 +23,8 @@ from servers import Workers, redis_server
 import planner
 from planner.errors import PlannerError
 
-NODE_KEYS = {"state", "result", "error", "task_id", "started", "finished", "worker", "tries", "reason"}
+NODE_KEYS = {"state", "result", "error", "task_id", "started", "finished", "worker", "tries", "runs", "fingerprint",
+             "reason"}
 REPORT_KEYS = {"status", "run_id", "strategy", "elapsed", "parameters", "warnings", "nodes"}
 
 

@@ -40,12 +40,15 @@ def run_command(
     max_result_bytes: int = typer.Option(64 * 1024, "--max-result-bytes", help="Warn about bigger results "
                                          "passed between nodes."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
+    resume: Optional[Path] = typer.Option(None, "--resume", metavar="REPORT", help="Finish the run a --json report "
+                                          "describes: reuse the nodes that succeeded there and did not change, "
+                                          "run the rest (exact dispatch)."),
 ):
     """Run the graph and report every node (exit 0 all succeeded, 1 a node
     failed, 2 bad input, infrastructure or a stalled run, 124 timeout)."""
     from rich.console import Console
 
-    from ..outcome import STALLED, TIMEOUT
+    from ..outcome import DISCONNECTED, STALLED, TIMEOUT
     from ..report import print_report, progress_printer, run_id_line, write_json
     from ..run import run_graph
 
@@ -55,6 +58,11 @@ def run_command(
             user_graph, values = load(graph_file, graph, param)
     except LoadTimeout:
         _exit_now(f"timed out after {timeout:g} s while loading {graph_file} (its imports did not finish)", 124)
+    previous = None
+    if resume is not None:
+        from ..resume import load_report
+
+        previous = load_report(resume)
     remaining = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
     errors = Console(stderr=True)
     progress = progress_printer(errors, quiet)
@@ -68,9 +76,13 @@ def run_command(
                            concurrency=concurrency, strategy=strategy.value, timeout=remaining,
                            on_progress=progress.update, max_result_bytes=max_result_bytes,
                            worker_pythonpath=[str(Path(graph_file).resolve().parent)],
-                           stall_timeout=stall_timeout, parameters=values, on_start=started)
-    except KeyboardInterrupt:
+                           stall_timeout=stall_timeout, parameters=values, on_start=started,
+                           resume=previous)
+    except KeyboardInterrupt as interrupt:
         progress.close()
+        partial = getattr(interrupt, "report", None)
+        if partial is not None and json_file is not None:
+            write_json(partial, json_file)  # what finished so far: --resume continues from it
         _exit_now("interrupted", 130)
     finally:
         progress.close()
@@ -85,6 +97,8 @@ def run_command(
         _exit_now(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
     if report.status == STALLED:
         _exit_now(report.stall, 2)
+    if report.status == DISCONNECTED:
+        _exit_now(report.error, 2)
     raise typer.Exit(report.exit_code)
 
 
