@@ -9,7 +9,10 @@ persistence lost the run's state (results, journal, exact dispatch's specs,
 queued messages), and waiting for them would be waiting for nothing — the
 run ends at once, saying so; ``--resume`` with its report finishes it.
 A Redis restarted with persistence (``appendonly yes``) keeps them: the
-run goes on.
+run goes on — unless what was in flight during the outage was lost (a
+result a worker could not store, a message it could not acknowledge): when
+nothing starts or finishes for :data:`QUIET_AFTER` seconds after the
+connection came back, the run ends with one line too.
 
 >>> guard = OutageGuard(app, record)                    # doctest: +SKIP
 >>> guard.failed(ConnectionError("refused"), now)      # doctest: +SKIP
@@ -23,6 +26,7 @@ from .preflight import masked
 
 OUTAGE_LIMIT = 15.0  # seconds a lost connection is retried before the run ends
 LOOK_EVERY = 2.0  # seconds between checks that the run's state is still there
+QUIET_AFTER = 30.0  # seconds without any progress after an outage before the run ends
 
 
 def connection_errors() -> tuple[type[BaseException], ...]:
@@ -57,6 +61,8 @@ class OutageGuard:
         self.keeps_record = getattr(record, "unstored", "unknown") is None
         self.down_since: float | None = None
         self.error: str | None = None
+        self.back_at: float | None = None  # when the connection came back, until the run moves again
+        self._progress: tuple | None = None
         self._next_look = 0.0
 
     def failed(self, error: BaseException, now: float) -> str | None:
@@ -74,6 +80,17 @@ class OutageGuard:
         """A read succeeded: after an outage (or every few seconds), is the
         run's state still there? The line the run ends with when not."""
         was_down, self.down_since = self.down_since is not None, None
+        if was_down:
+            self.back_at, self._progress = now, watcher.counts() if watcher is not None else None
+        elif self.back_at is not None and watcher is not None:
+            if watcher.counts()[:2] != self._progress[:2] or watcher.over:
+                self.back_at = None  # it moves again
+            elif now - self.back_at >= QUIET_AFTER:
+                done = watcher.counts()[0]
+                return (f"{self.what} at {masked(self.url)} came back after an outage, but nothing started or "
+                        f"finished in the {QUIET_AFTER:.0f} s since (what was in flight during the outage was lost): "
+                        f"{done} of {len(watcher.nodes)} nodes had finished; planner run GRAPH --resume "
+                        "REPORT.json (this run's --json) runs the rest")
         if not self.keeps_record or (not was_down and now < self._next_look):
             return None
         self._next_look = now + LOOK_EVERY

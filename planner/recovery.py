@@ -158,14 +158,27 @@ class Recovery:
             logger.warning("planner: could not send node %s again", name, exc_info=True)
             return False
 
-    def _advance_finished(self, worker: str) -> list[str]:
-        """Nodes ``worker`` finished whose successors it may not have sent:
-        advance them again (idempotent); returns the successors sent."""
+    def redrive(self) -> list[str]:
+        """After the backend came back from an outage: advance again every
+        finished node whose successors wait unsent (a worker could not send
+        them while it was down); exact dispatch only, idempotent."""
+        if self.exact_run is None:
+            return []
+        sent = self._advance_finished(None)
+        if sent:
+            self.notes.append(f"after the result backend came back, {len(sent)} node{'s' * (len(sent) != 1)} "
+                              "waiting for a finished predecessor were sent")
+        return sent
+
+    def _advance_finished(self, worker: str | None) -> list[str]:
+        """Nodes ``worker`` (any, with None) finished whose successors it may
+        not have sent: advance them again (idempotent); returns the
+        successors sent."""
         from . import exact
 
         nodes, graph, sent = self.watcher.nodes, self.plan.graph, []
         for name, node in nodes.items():
-            if node.state != SUCCESS or node.worker != worker:
+            if node.state != SUCCESS or node.reused or (worker is not None and node.worker != worker):
                 continue
             waiting = [str(s) for s in graph.successors(name)
                        if nodes[str(s)].state == UNFINISHED and str(s) not in self.watcher.holders]

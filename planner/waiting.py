@@ -43,6 +43,7 @@ from .stall import DEFAULT_STALL_TIMEOUT, NOTICE, StallGuard, held_by_workers
 from .submission import cancel
 
 POLL_INTERVAL = 0.02
+REDRIVE_AFTER = 3.0  # seconds after the backend came back before finished nodes are advanced again
 MAX_RESULT_BYTES = 64 * 1024
 
 
@@ -89,7 +90,7 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     deadline = None if timeout is None else began + timeout
     over_at_once = None
     was_cancelled, next_look = False, began
-    outage = OutageGuard(app, record)
+    outage, redriven = OutageGuard(app, record), False
     lost_connection = connection_errors()
     try:
         while True:
@@ -98,6 +99,10 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
                 if recovery is not None:
                     finished_now += recovery.check(time.monotonic())
                 ended = outage.ok(time.monotonic(), watcher)
+                if recovery is not None and outage.back_at is not None and not redriven \
+                        and time.monotonic() - outage.back_at >= REDRIVE_AFTER:
+                    redriven = True
+                    recovery.redrive()
             except lost_connection as error:  # retried for a while: a restarting Redis comes back
                 finished_now, ended = [], outage.failed(error, time.monotonic())
                 if ended is None and (deadline is None or time.monotonic() < deadline):
