@@ -99,7 +99,7 @@ class Run:
             return self.report()
         # A watcher of its own: status() from another thread (a web app's) is answered meanwhile.
         nodes = nodes_of(self.record)
-        watcher = Watcher(self.record.plan, self.app, nodes)
+        watcher = Watcher(self.record.plan, self.app, nodes, run_id=self.record.run_id)
         try:
             report = follow(self.record, self.app, nodes, timeout=timeout, on_progress=on_progress,
                             stall_timeout=stall_timeout if self.has_broker else None, watcher=watcher,

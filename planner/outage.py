@@ -101,7 +101,7 @@ class OutageGuard:
         except connection_errors():
             return None  # the next poll says
         if present:
-            if watcher is not None and watcher.journal is not None:
+            if was_down and watcher is not None and watcher.journal is not None:
                 with contextlib.suppress(Exception):
                     watcher.rewind()  # a journal that lost its last entries (persisted every second) is read again
             return None

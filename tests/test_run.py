@@ -87,6 +87,7 @@ def test_cli_json_report_has_every_node(tmp_path):
     assert set(report["nodes"]) == {"a", "b", "c", "d"}
     for name, node in report["nodes"].items():
         assert set(node) == {"state", "result", "error", "task_id", "started", "finished", "worker", "tries", "runs",
+                             "fingerprint",
                              "reason"}, name
     assert [report["nodes"][n]["state"] for n in "abcd"] == ["SUCCESS", "FAILURE", "SKIPPED", "SUCCESS"]
     assert report["nodes"]["b"]["error"] == "ValueError: b failed on purpose"
