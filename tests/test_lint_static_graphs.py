@@ -180,9 +180,14 @@ def graph_sources(draw):
             args.append("{1, 2}")  # not JSON
         method = draw(st.sampled_from(["s", "si"]))
         tasks[name] = f"{task}.{method}({', '.join(args)})"
-    form = draw(st.sampled_from(["literal", "specs", "from_lists", "edge_list", "helper"]))
+    form = draw(st.sampled_from(["literal", "specs", "from_lists", "edge_list", "helper", "function"]))
     lines = ["import networkx as nx", "from read_tasks import add, multiply, log_done, bound", ""]
-    if form == "literal":
+    if form == "function":  # a graph function: its defaults give the nodes, its body builds the graph
+        lines += [f"def graph(names={names!r}, edges={edges!r}):", "    g = nx.DiGraph()", "    for name in names:",
+                  "        g.add_node(name)", "    g.add_edges_from(edges)"]
+        lines += [f"    g.nodes[{n!r}]['task'] = {tasks[n]}" for n in names if n in tasks]
+        lines.append("    return g")
+    elif form == "literal":
         lines.append("graph = nx.DiGraph()")
         for name in names:
             lines.append(f"graph.add_node({name!r}, task={tasks[name]})" if name in tasks else
