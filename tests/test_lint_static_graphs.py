@@ -148,7 +148,8 @@ def test_fixtures_cover_what_planner_plan_refuses():
                      "environment problem, the graph file may be fine: cannot import 'shop_nowhere'",
                      "add(x, y) cannot be called with (1, 2, 3)", "graph() raised KeyError: 'b'",
                      "graph() called sys.exit(3): a graph function must return the DiGraph",
-                     "the graph must be a networkx.DiGraph, got NoneType"):
+                     "the graph must be a networkx.DiGraph, got NoneType",
+                     "graph(): parameter 'limits' is annotated dict: planner converts str, int, float"):
         assert fragment in messages, fragment
 
 

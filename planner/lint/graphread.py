@@ -85,6 +85,11 @@ class _MissingAttribute(Exception):  # noqa: N818
     pass
 
 
+class _Refused(Exception):  # noqa: N818
+    """``planner plan`` refuses the graph function before calling it: the
+    message after ``path: ``."""
+
+
 class _Break(Exception):  # noqa: N818
     pass
 
@@ -270,6 +275,8 @@ def read_python_graph(source: str, tree: ast.Module, path: str, attribute: str =
     except ImportFails as failure:
         reading.error = f"{path}:{failure.line}: {failure.error}"
         reading.environment = failure.environment
+    except _Refused as refused:
+        reading.error = f"{path}: {refused}"
     except _MissingAttribute:
         reading.error = f"{path}: no attribute '{attribute}' (expected a networkx.DiGraph named '{attribute}')"
     except RecursionError:
@@ -378,6 +385,8 @@ _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not,
             ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b}
+_TYPING_REFUSED = {"Dict", "Tuple", "Set", "FrozenSet", "Sequence", "Mapping", "Iterable", "Any", "Callable", "List"}
+_DATETIME = {"time", "timedelta", "timezone", "tzinfo"}
 _BIG_FORMAT = re.compile(r"\d{7,}|\*")  # a width or precision that could build a huge string
 _REQUIRED = inspect.Parameter.empty
 _SPECIAL_MODULES = {
@@ -550,6 +559,11 @@ class _Reader:
         """What ``planner plan`` does with a graph function: call it with its
         defaults. A required parameter has no value here: it is unknown (what
         depends on it is a note); ``--param`` values are not lint's."""
+        for arg in _annotated(function.node):
+            shown = self.refused_annotation(arg.annotation, function.frame)
+            if shown is not None:  # what planner.parameters says of it
+                raise _Refused(f"{attribute}(): parameter '{arg.arg}' is annotated {shown}: planner converts str, "
+                               "int, float, bool, list[str], date and datetime")
         required = [p for p in _parameters(function.node, function.defaults, function.kw_defaults).parameters.values()
                     if p.default is _REQUIRED and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
         self.unset = [p.name for p in required]
@@ -565,6 +579,58 @@ class _Reader:
         if not isinstance(value, nx.DiGraph) and not _plain(value):
             raise CannotRead(self.at(node), f"{attribute}() returns `{_shown(value)}`, computed at run time")
         return value
+
+    def refused_annotation(self, expr, frame: _Frame, depth: int = 0) -> str | None:
+        """The name ``planner.parameters`` gives an annotation it refuses to
+        convert a ``--param`` to (``dict``, ``list[int]`` is ``list``, a class
+        of the file); None when it is accepted or not known statically."""
+        if depth > 5:
+            return None
+        if isinstance(expr, ast.Constant) and type(expr.value) is str:  # a string annotation: evaluated as written
+            try:
+                expr = ast.parse(expr.value.strip(), mode="eval").body
+            except SyntaxError:
+                return None
+        if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.BitOr):  # X | None is X
+            sides = [side for side in (expr.left, expr.right)
+                     if not (isinstance(side, ast.Constant) and side.value is None)]
+            return self.refused_annotation(sides[0], frame, depth + 1) if len(sides) == 1 else None
+        base, argument = (expr.value, expr.slice) if isinstance(expr, ast.Subscript) else (expr, None)
+        if not isinstance(base, (ast.Name, ast.Attribute)):
+            return None
+        value = self.quiet_load(base.id, frame) if isinstance(base, ast.Name) else \
+            self.quiet_attribute(self.eval(base.value, frame), base.attr, base)
+        name = None
+        if isinstance(value, Builtin) and isinstance(getattr(builtins, value.name), type):
+            name = value.name
+        elif isinstance(value, Unknown) and value.text.startswith("typing."):
+            name = value.text.partition(".")[2]
+            if name in ("Optional", "Union") and argument is not None:
+                options = argument.elts if isinstance(argument, ast.Tuple) else [argument]
+                rest = [o for o in options if not (isinstance(o, ast.Constant) and o.value is None)]
+                if len(rest) == 1 and (name == "Optional" or len(rest) < len(options)):
+                    return self.refused_annotation(rest[0], frame, depth + 1)
+                return None
+            if name not in _TYPING_REFUSED:
+                return None
+        elif isinstance(value, ImportedName) and value.module == "datetime":
+            return None if value.name in ("date", "datetime") else value.name if value.name in _DATETIME else None
+        elif isinstance(value, Unknown) and isinstance(base, ast.Name) and value.text == base.id and \
+                isinstance(self.bound_at.get(base.id), ast.ClassDef):
+            return base.id  # a class of the file
+        if name in ("str", "int", "float", "bool"):
+            return None if argument is None else name
+        if name in ("list", "List"):
+            accepted = argument is None or isinstance(argument, ast.Name) and \
+                self.quiet_load(argument.id, frame) == Builtin("str")
+            return None if accepted else name
+        return name
+
+    def quiet_attribute(self, owner, name: str, node):
+        try:
+            return self.attribute(owner, name, node)
+        except (ImportFails, CannotRead):
+            return None
 
     def finish_attributes(self, attrs: dict) -> None:
         """Node attributes as importing would leave them: a task the reader
@@ -1841,6 +1907,12 @@ def _module_attribute(module: str, name: str):
     if module.partition(".")[0] in ("networkx", "celery", "itertools", "typing", "math", "string"):
         return Unknown(f"{module}.{name}")
     return ImportedName(module, name)
+
+
+def _annotated(function) -> list:
+    """The annotated parameters of a graph function that ``--param`` sets."""
+    args = function.args
+    return [arg for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs] if arg.annotation is not None]
 
 
 def _opaque_kind(node) -> str:
