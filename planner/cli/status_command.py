@@ -32,8 +32,9 @@ def status_command(
                                         "or finished and no worker held one; 0 waits forever."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress and no table."),
 ):
-    """Show a run by id (exit 0 succeeded or still running, 1 a node failed,
-    2 no such run or an unreachable backend, 124 --wait timed out)."""
+    """Show a run by id (exit 0 succeeded or still running, 1 a node failed
+    or the run was cancelled, 2 no such run, an unreachable backend or a
+    stalled run, 124 --wait timed out)."""
     from rich.console import Console
 
     from ..api import attach
