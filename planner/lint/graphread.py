@@ -4,7 +4,9 @@ A small interpreter over the file's syntax tree follows what graph files
 do — ``nx.DiGraph(...)``, ``add_node`` / ``add_edge`` / ``add_nodes_from`` /
 ``add_edges_from`` (and ``nx.add_path``, ``graph.nodes[n][key] = ...``),
 loops over literal ranges, lists and dicts, f-strings and arithmetic on
-known values, the file's own functions, ``.s()`` / ``.si()`` /
+known values, the file's own functions (a graph function is called with
+its defaults, a required parameter unknown), ``nx.compose`` /
+``relabel_nodes`` / ``graph.copy()`` of the graphs it holds, ``.s()`` / ``.si()`` /
 ``.signature()`` of the tasks it imports (found and read statically, see
 :mod:`.sources`) — and builds the ``networkx.DiGraph`` importing the file
 would build, with Celery signatures in it. Nothing it reads is run: only
@@ -370,6 +372,9 @@ _NX_READERS = {"is_directed_acyclic_graph", "topological_sort", "ancestors", "de
                "is_weakly_connected", "weakly_connected_components", "number_weakly_connected_components",
                "find_cycle", "is_empty", "number_of_nodes", "number_of_edges", "non_edges", "isolates",
                "number_of_isolates"}
+# networkx functions and graph methods that build a new graph (or a view) from graphs the reader holds
+_NX_BUILDERS = {"compose", "compose_all", "union", "union_all", "relabel_nodes"}
+_GRAPH_COPIES = {"copy", "subgraph"}
 _CANVAS = {"chain", "group", "chord"}
 _SIGNATURE_FUNCTIONS = {"signature", "Signature", "subtask"}
 _SIGNATURE_METHODS = {"s", "si", "signature", "subtask"}
@@ -390,7 +395,7 @@ _DATETIME = {"time", "timedelta", "timezone", "tzinfo"}
 _BIG_FORMAT = re.compile(r"\d{7,}|\*")  # a width or precision that could build a huge string
 _REQUIRED = inspect.Parameter.empty
 _SPECIAL_MODULES = {
-    "networkx": ("nx", _NX_FUNCTIONS | _NX_READERS),
+    "networkx": ("nx", _NX_FUNCTIONS | _NX_READERS | _NX_BUILDERS),
     "celery": ("celery", {"Celery", *_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "celery.canvas": ("celery", {*_CANVAS, *_SIGNATURE_FUNCTIONS}),
     "itertools": ("itertools", _ITERTOOLS),
@@ -1649,6 +1654,8 @@ class _Reader:
     # graphs ------------------------------------------------------------------------------------------------
 
     def graph_call(self, graph: nx.DiGraph, name, args, kwargs, complete, node):
+        if name in _GRAPH_COPIES:
+            return self.derived_graph(lambda *a, **k: getattr(graph, name)(*a, **k), args, kwargs, complete, node)
         if name not in _GRAPH_BUILDERS and name not in _GRAPH_READERS:
             raise self.stop(node, f"`{_text(node)}` is not a graph method the reader follows")
         if not complete:
@@ -1706,9 +1713,39 @@ class _Reader:
                 attrs = graph.nodes[name]
                 self.graph_data[id(attrs)] = attrs
 
+    def derived_graph(self, build, args, kwargs, complete, node):
+        """A graph built by networkx from graphs the reader holds (``copy``,
+        ``subgraph``, ``nx.compose``, ``nx.relabel_nodes``...): the same
+        attribute values in new dicts, so the signatures stay the reader's."""
+        def readable(value) -> bool:
+            if isinstance(value, nx.DiGraph) or self.known(value):
+                return True
+            return type(value) in (list, tuple) and all(isinstance(item, nx.DiGraph) for item in value)
+
+        if not complete or not all(readable(value) for value in [*args, *kwargs.values()]):
+            raise self.stop(node, f"`{_text(node)}` builds a graph from what is computed at run time")
+        try:
+            graph = build(*args, **kwargs)
+        except (nx.NetworkXError, TypeError, ValueError, KeyError) as error:
+            raise self.fails(error, node) from None
+        if type(graph) is not nx.DiGraph:
+            raise self.stop(node, f"`{_text(node)}` does not build a networkx.DiGraph the reader follows")
+        self.building(graph.number_of_nodes() + graph.number_of_edges(), node)
+        for _, attrs in graph.nodes(data=True):
+            task = attrs.get("task")
+            if isinstance(task, dict) and not self.is_signature(task):  # copied by networkx: not the reader's
+                raise self.stop(node, f"`{_text(node)}` copies the graph's signatures, which the reader cannot follow")
+        at = self.at(node)
+        for name in graph:
+            self.edge_positions.setdefault(str(name), at)
+        self.owns(graph, graph)
+        return graph
+
     def nx_function(self, name, args, kwargs, complete, node):
         if name == "DiGraph":
             return self.new_graph(args, kwargs, complete, node)
+        if name in _NX_BUILDERS:
+            return self.derived_graph(getattr(nx, name), args, kwargs, complete, node)
         if name in _NX_READERS:
             if not complete or not args or not isinstance(args[0], nx.DiGraph) or \
                     not all(self.known(value) for value in [*args[1:], *kwargs.values()]):
