@@ -325,9 +325,15 @@ def test_hostile_graph_files_are_not_followed_far(tmp_path, body, reason):
     assert reason in note["message"], note["message"]
 
 
-def test_graph_attribute_option_reads_another_name():
+def test_graph_attribute_option_reads_another_name(tmp_path):
     found = report(FIXTURES / "graphs" / "other_name.py", "--graph", "workflow")["findings"]
     assert [(f["line"], f["code"]) for f in found] == [(6, "PLN101")]
+    shutil.copy(READ / "read_tasks.py", tmp_path)
+    (tmp_path / "nightly.py").write_text(NIGHTLY.replace("def graph(day: date,", "def workflow(day=date(2026, 11, 27),"))
+    for how in ((), ("--import-graphs",)):
+        found = report(tmp_path / "nightly.py", "--graph", "workflow", *how)["findings"]
+        assert [(f["line"], f["code"]) for f in found] == [(12, "PLN100")]
+    assert report(tmp_path / "nightly.py") == {"findings": [], "notes": []}  # no 'graph': not a graph file
 
 
 def test_nodes_added_in_loops_are_located_and_noqa_works(tmp_path):
@@ -380,6 +386,7 @@ def test_graph_function_with_a_required_parameter_is_read_with_it_unknown(tmp_pa
     imported = report(path, "--import-graphs")
     assert imported["findings"] == []
     (note,) = imported["notes"]
+    assert note["line"] == 7
     assert note["message"] == ("graph checks skipped: graph(): parameter 'day' (date) is required: give --param "
                                "day=2026-11-27 (--import-graphs calls a graph function with its defaults only)")
     # the graph's shape depends on a required parameter: a note that says so

@@ -225,8 +225,10 @@ def check_graph_file(display: str, path: Path, attribute: str, modules: Modules,
         try:
             graph, error = load(path, attribute)
         except Unloaded as unloaded:
-            check.notes.append(Note(display, 1, 1, f"graph checks skipped: {unloaded} (--import-graphs calls a "
-                                                   f"graph function with its defaults only)"))
+            line = next((node.lineno for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+                         and node.name == attribute), 1)
+            check.notes.append(Note(display, line, 1, f"graph checks skipped: {unloaded} (--import-graphs calls a "
+                                                      f"graph function with its defaults only)"))
             return check
         return _validated(check, display, path, graph, error)
     if reading.cannot_read:
