@@ -34,7 +34,7 @@ How it works, on Celery's own parts:
   ``planner.exact.map`` message: it reads the predecessor's list from the
   result backend and publishes one message per item (the node's signature
   with the item as its input, task id :func:`~planner.mapping.item_task_id`,
-  a header ``[index, count, node task id]``). Item completions are counted
+  a header ``[index, count, node task id, follow run]``). Item completions are counted
   like a fan-in (``SADD`` of the index); the item that completes the count
   claims the collection (``SET NX``), stores the list of item results in
   order under the node's own task id and advances the run past it. An empty
@@ -76,7 +76,7 @@ SUCC_HEADER = "planner_exact_succ"  # message header: the node's successors, whe
 SUCC_IN_HEADER = 8  # up to this many successors travel in the header (saves a read per hop)
 KEY_PREFIX = "planner-exact"
 EXPIRES = 24 * 3600  # seconds the run's keys are kept
-ITEM_HEADER = "planner_exact_item"  # message header of a map item: [index, count, the map node's task id]
+ITEM_HEADER = "planner_exact_item"  # header of a map item: [index, count, the map node's task id, follow run]
 REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop", "planner.exact.map")  # proof the workers loaded this module
 _OWNERS = UUID("5d1c9a52-3f7e-4c1b-9f0a-6e2b8d4c7a10")  # namespace of claim owners (any fixed UUID)
 
@@ -649,17 +649,18 @@ def map_step(self, run: str, index: int) -> None:
         return  # expired, cancelled, or another message maps it
     if _stored_success(app, spec["task_id"])[0]:
         return  # already collected
-    _record_map_start(self, spec["task_id"])
+    follow = _followed_by(spec)
+    _record_map_start(self, spec["task_id"], follow)
     try:
         items = check_items(spec["name"], _results(app, [spec["map"]])[0])
     except (InputMissing, TypeError) as error:
-        app.backend.mark_as_failure(spec["task_id"], error)
+        _fail_map(app, spec["task_id"], error, follow, self.request.hostname)
         return
     write_record(app.backend, spec["task_id"], len(items))
     if not items:
         _complete_map(app, run, spec, [])
         return
-    from .tasks import RUN_HEADER as FOLLOWED  # marks a node the runner follows (start records, journal)
+    from .tasks import RUN_HEADER as FOLLOWED
 
     sig = Signature.from_dict(spec["sig"], app=app)
     headers = {key: value for key, value in (sig.options.get("headers") or {}).items()
@@ -668,17 +669,48 @@ def map_step(self, run: str, index: int) -> None:
     with app.producer_or_acquire() as producer:
         for position, item in enumerate(items):
             sig.apply_async(args=(item,), task_id=item_task_id(spec["task_id"], position), producer=producer,
-                            headers={**headers, ITEM_HEADER: [position, count, spec["task_id"]]})
+                            headers={**headers, ITEM_HEADER: [position, count, spec["task_id"], follow]})
 
 
-def _record_map_start(task, node_task_id: str) -> None:
+def _followed_by(spec: dict) -> str | None:
+    """The id of the ``planner run`` that follows the node (its journal's), if any."""
+    from .tasks import RUN_HEADER as FOLLOWED  # marks a node the runner follows (start records, journal)
+
+    return ((spec["sig"].get("options") or {}).get("headers") or {}).get(FOLLOWED)
+
+
+def _journal(app, follow: str | None, event: list) -> None:
+    """Tell the run's follower (:mod:`planner.journal`) what happened to a
+    map node, which has no message of its own whose signals would."""
+    if not follow:
+        return
+    from .journal import journal_for
+
+    try:
+        journal = journal_for(app)
+        if journal is not None:
+            journal.append(follow, event)
+    except Exception:  # the follower's periodic scan finds the node anyway
+        logger.debug("planner exact: could not journal %s", event, exc_info=True)
+
+
+def _record_map_start(task, node_task_id: str, follow: str | None) -> None:
     """A map node has no message of its own: its start is when it fans out."""
+    from .journal import STARTED
     from .tasks import record_start
 
     record_start(task.backend, node_task_id, task.request.hostname, 1)
+    _journal(task.app, follow, [STARTED, node_task_id, task.request.hostname, 1, time.time()])
 
 
-def item_done(app, run: str, index: int, item: int, count: int, node_task_id: str) -> None:
+def _fail_map(app, node_task_id: str, error: Exception, follow: str | None, worker: str | None = None) -> None:
+    from .journal import DONE
+
+    app.backend.mark_as_failure(node_task_id, error)
+    _journal(app, follow, [DONE, node_task_id, states.FAILURE, worker])
+
+
+def item_done(app, run: str, index: int, item: int, count: int, node_task_id: str, follow: str | None = None) -> None:
     """Item ``item`` of map node ``index`` succeeded: count it; the item
     that completes the count collects the results and advances the run."""
     store = _store_for(app)
@@ -693,13 +725,16 @@ def item_done(app, run: str, index: int, item: int, count: int, node_task_id: st
     try:
         results = _results(app, [item_task_id(node_task_id, k) for k in range(count)])
     except InputMissing as error:
-        app.backend.mark_as_failure(node_task_id, error)
+        _fail_map(app, node_task_id, error, follow)
         return
     _complete_map(app, run, spec, results)
 
 
 def _complete_map(app, run: str, spec: dict, results: list) -> None:
+    from .journal import DONE
+
     app.backend.mark_as_done(spec["task_id"], results)
+    _journal(app, _followed_by(spec), [DONE, spec["task_id"], states.SUCCESS, None])
     advance(app, run, spec["index"], results, spec["succ"])
 
 
@@ -711,9 +746,9 @@ def _on_failure(sender=None, task_id=None, exception=None, **_):
     item = getattr(request, ITEM_HEADER, None) if request is not None else None
     if not item or not getattr(request, RUN_HEADER, None):
         return
-    position, count, node_task_id = item
+    position, count, node_task_id, follow = (*item, None)[:4]
     try:
         error = item_failure(position, count, task_id, f"{type(exception).__name__}: {exception}")
-        sender.app.backend.mark_as_failure(node_task_id, error)
+        _fail_map(sender.app, node_task_id, error, follow, request.hostname)
     except Exception:  # the signal must not break the worker
         logger.exception("planner exact: could not fail map node %s for its item %s", node_task_id, position)
