@@ -62,7 +62,8 @@ def helper_tasks(plan) -> list[str]:
         # Linear links may travel in one segment message (planner.exact decides which).
         linked = any(graph.out_degree(u) == 1 and graph.in_degree(v) == 1 for u, v in graph.edges)
         return ["planner.exact.segment"] * linked + ["planner.exact.map"] * mapped
-    return ["planner.gather"] * any(task.gather for task in leaves(plan.root)) + ["planner.map"] * mapped
+    return (["planner.gather"] * any(task.gather for task in leaves(plan.root))
+            + ["planner.map", "planner.map.collect"] * mapped)
 
 
 def plan_queues(app, plan, signatures: Mapping) -> dict[str | None, dict[str, list[str]]]:

@@ -142,14 +142,15 @@ def record_start(backend, task_id: str, worker: str | None, attempt: int) -> Non
 def map_items(self, items, task: dict, node: str = ""):
     """A map node in a canvas (Celery's "dmap" pattern): run the signature
     ``task`` once per item of ``items``, each item as its first argument, in
-    a group; this task is replaced by that group and a step that collects
-    the list of results in item order (Celery makes the pair a chord). Item
+    a group; this task is replaced by a chord of that group and
+    ``planner.map.collect``, which hands on the list of results in item
+    order under this task's id (and tells the run's follower it ended). Item
     ``k`` gets the task id :func:`planner.mapping.item_task_id` derives from
     this task's id. An empty list returns ``[]`` at once.
 
     >>> chain(numbers.s(), map_items.s(dict(square.s()), "square"))   # doctest: +SKIP
     """
-    from celery import group, signature
+    from celery import chord, group, signature
 
     from .mapping import check_items, item_task_id, write_record
 
@@ -158,8 +159,19 @@ def map_items(self, items, task: dict, node: str = ""):
     if not items:
         return []
     item = signature(task, app=self.app)
-    return self.replace(group(item.clone((value,), task_id=item_task_id(self.request.id, position))
-                              for position, value in enumerate(items)))
+    collect = collected.s()
+    follow = getattr(self.request, RUN_HEADER, None)
+    if follow:  # the collecting step ends the node: its journal entry tells the follower
+        collect.set(headers={RUN_HEADER: follow})
+    return self.replace(chord(group(item.clone((value,), task_id=item_task_id(self.request.id, position))
+                                    for position, value in enumerate(items)), collect))
+
+
+@shared_task(name="planner.map.collect")
+def collected(results: list) -> list:
+    """A canvas map node's item results, in item order: the body of the
+    chord :func:`map_items` replaces itself with (its task id is the node's)."""
+    return results
 
 
 @task_postrun.connect(weak=False)
