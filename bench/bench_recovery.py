@@ -66,6 +66,29 @@ def run_once(url: str, strategy: str, kill: str | None, seed: int) -> dict:
             "notes": report.warnings}
 
 
+def resume_once(url: str, seed: int, cut: float) -> dict:
+    """A run stopped by --timeout after ``cut`` seconds, then resumed from
+    its partial report: how many nodes were reused, the time, the counts."""
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    graph = recording_dag(url, seed=seed)
+    group = servers.Workers("workload.tasks", url, url, count=2, concurrency=2).start()
+    try:
+        first = run_graph(graph, broker=url, backend=url, strategy="exact", timeout=cut)
+        time.sleep(1.5)  # what was running when it timed out ends
+        client.delete("tally")
+        started = time.monotonic()
+        second = run_graph(graph, broker=url, backend=url, timeout=180, resume=first.as_json())
+        elapsed = time.monotonic() - started
+    finally:
+        group.stop()
+    runs = [value.decode() for value in client.lrange("tally", 0, -1)]
+    reused = sum(node.reused for node in second.nodes.values())
+    return {"status": second.status, "time": elapsed, "first": first.status, "reused": reused, "ran": len(runs),
+            "lost": sum(n.state != "SUCCESS" for n in second.nodes.values()),
+            "twice": sum(runs.count(name) > 1 for name in graph), "wrong": len(wrong_inputs(graph, second))}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=3)
@@ -94,6 +117,15 @@ def main() -> None:
     for strategy, fault, row in rows:
         for note in row["notes"]:
             print(f"{strategy}, {fault}: {note}")
+    with servers.redis_server() as base:
+        clean = next(row for strategy, fault, row in rows if fault == "none")
+        resumed = resume_once(f"{base}/0", args.seed, cut=clean["time"] / 2)
+    table = Table(title="the same DAG stopped by --timeout at half its fault-free time, then run --resume")
+    for column in ("first run", "resumed", "time", "reused", "ran", "not SUCCESS", "ran twice", "wrong inputs"):
+        table.add_column(column)
+    table.add_row(resumed["first"], resumed["status"], f"{resumed['time']:.1f} s", str(resumed["reused"]),
+                  str(resumed["ran"]), str(resumed["lost"]), str(resumed["twice"]), str(resumed["wrong"]))
+    Console(width=max(Console().width, 120)).print(table)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ class Watcher:
         self.running = {name for name in self.unfinished if nodes[name].running}
         self.started = sum(node.started is not None or node.running for node in nodes.values())
         self.holders: dict[str, str] = {}
+        self.workers: set[str] = set()  # every worker the journal named
         self.messages: dict[str, str] = {}
         self.failed: set[str] = {name for name, node in nodes.items() if node.state in (FAILURE, LOST)}
         self.skipped: set[str] = {name for name, node in nodes.items() if node.state == SKIPPED}
@@ -105,10 +106,12 @@ class Watcher:
             kind = event[0]
             if kind == RECEIVED:
                 node = self.by_task.get(event[3] or event[1])
+                self.workers.add(event[2])
                 if node is not None and node.state == UNFINISHED:
                     self.holders[node.name], self.messages[node.name] = event[2], event[1]
             elif kind == STARTED:
                 node = self.by_task.get(event[1])
+                self.workers.add(event[2])
                 if node is not None:
                     node.runs += 1
                     self._started(node, {"started": event[4], "worker": event[2], "try": event[3]})

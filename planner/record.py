@@ -49,6 +49,7 @@ class RunRecord:
     warnings: list[str] = field(default_factory=list)
     embedded: bool = False  # ran on the embedded worker: only this process reaches it
     unstored: str | None = None  # why the backend could not keep it (not stored itself)
+    signatures: dict = field(default_factory=dict, repr=False)  # as sent, in the sending process only (not stored)
 
     def to_json(self) -> str:
         plan = self.plan

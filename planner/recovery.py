@@ -18,13 +18,17 @@ is sent again:
   dead worker finished whose successors it had not sent yet is advanced
   again (claims and sent marks make both idempotent);
 - canvas: a node whose message is gone cannot be rebuilt (its message carried
-  the rest of the canvas): it ends LOST, its descendants SKIPPED, and
-  ``planner run --resume REPORT`` finishes the run.
+  the rest of the canvas), so the canvas is stopped (what has not run is
+  revoked), the nodes running on live workers finish, and every unfinished
+  node is sent by exact dispatch, under a new task id, its finished
+  predecessors' results as inputs. Where the graph's signatures are not at
+  hand (a follower attached by id) the node ends LOST instead, its
+  descendants SKIPPED, and ``planner run --resume REPORT`` finishes the run.
 
 Delivery is therefore at least once: a node whose worker died after running
 it may run twice (the report says ``"runs": 2``).
 
->>> recovery = Recovery(plan, app, watcher, exact_run)   # doctest: +SKIP
+>>> recovery = Recovery(plan, app, watcher, exact_run, signatures)   # doctest: +SKIP
 >>> changed = recovery.check(now)                       # doctest: +SKIP
 """
 
@@ -33,6 +37,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+
+import networkx as nx
 
 from .journal import MEMORY
 from .outcome import SUCCESS, UNFINISHED
@@ -46,8 +52,9 @@ class Recovery:
     """Notices the workers that died holding nodes of the run followed by
     ``watcher`` and sends those nodes again (see the module's docstring)."""
 
-    def __init__(self, plan, app, watcher, exact_run: str | None):
+    def __init__(self, plan, app, watcher, exact_run: str | None, signatures: dict | None = None):
         self.plan, self.app, self.watcher, self.exact_run = plan, app, watcher, exact_run
+        self.signatures = signatures or {}  # as sent (tagged with the run): a canvas goes on by exact dispatch
         self.journal = watcher.journal
         self.enabled = self.journal is not None and self.journal is not MEMORY
         scheme = str(app.conf.broker_url or "").split("://", 1)[0].lower()
@@ -58,6 +65,7 @@ class Recovery:
         self.dead: set[str] = set()
         self.notes: list[str] = []  # one line per worker found dead, for the report
         self._next = 0.0
+        self._pending: set[str] | None = None  # a canvas going on by exact dispatch once these finished
 
     def check(self, now: float) -> list[str]:
         """Look at the liveness of the workers holding unfinished nodes
@@ -66,10 +74,13 @@ class Recovery:
         if not self.enabled or now < self._next:
             return []
         self._next = now + CHECK_EVERY
-        holders = set(self.watcher.holders.values())
-        if not holders:
+        if self._pending is not None and all(self.watcher.nodes[name].state != UNFINISHED for name in self._pending):
+            self._send_rest()
+        # Every worker seen, not only those holding nodes now: one seen alive before it died is known dead.
+        workers = self.watcher.workers | set(self.watcher.holders.values())
+        if not workers:
             return []
-        alive = self.journal.alive(sorted(holders))
+        alive = self.journal.alive(sorted(workers))
         changed: list[str] = []
         for worker, answering in alive.items():
             if answering:
@@ -85,6 +96,12 @@ class Recovery:
         ended LOST or SKIPPED."""
         watcher = self.watcher
         held = [name for name, holder in list(watcher.holders.items()) if holder == worker]
+        if self.exact_run is None and self._continue_exactly(held):
+            # A canvas may also have lost messages of Celery's own (a chord's body, a group's header) that no
+            # event names: whatever the worker held, the rest goes on by exact dispatch.
+            self.notes.append(f"worker {worker} stopped answering while it held {len(held)} node"
+                              f"{'s' * (len(held) != 1)}: the rest of the canvas goes on by exact dispatch")
+            return []
         restored = self._restore_unacked({watcher.messages[name]: name for name in held if name in watcher.messages})
         resent, lost, changed = [], [], []
         for name in held:
@@ -113,6 +130,58 @@ class Recovery:
         self.notes.append(f"worker {worker} stopped answering while it held {len(held)} node"
                           f"{'s' * (len(held) != 1)}: {', '.join(parts) or 'nothing to do'}")
         return changed
+
+    # --- a canvas that lost a node goes on by exact dispatch ---
+
+    def _continue_exactly(self, lost: list[str]) -> bool:
+        """The canvas lost ``lost`` (their messages carried the rest of it):
+        revoke every unfinished node not running on a live worker (under a
+        new task id each, from now on), let the running ones finish, then
+        send the rest by exact dispatch, fed with the stored results (see
+        :meth:`_send_rest`). False when the run cannot (no signatures here)."""
+        from celery import uuid
+
+        watcher, nodes = self.watcher, self.watcher.nodes
+        if self.exact_run is not None or self._pending is not None or set(self.signatures) != set(self.plan.graph):
+            return False
+        running = {name for name in watcher.unfinished if nodes[name].running and name not in lost
+                   and watcher.holders.get(name) not in self.dead}
+        moving = [name for name in watcher.unfinished if name not in running]
+        with contextlib.suppress(Exception):
+            self.app.control.revoke([nodes[name].task_id for name in moving])
+        for name in moving:  # events about the old ids (a revoked message dropped, an orphan's result) are ignored
+            node = nodes[name]
+            watcher.by_task.pop(node.task_id, None)
+            node.task_id, node.started, node.worker = uuid(), None, None
+            watcher.by_task[node.task_id] = node
+            watcher.holders.pop(name, None)
+            watcher.messages.pop(name, None)
+            watcher._set_running(node, False)
+        self._pending = running
+        return True
+
+    def _send_rest(self) -> None:
+        """Once the nodes that were running finished: an exact run of every
+        unfinished node, its finished predecessors' results as inputs."""
+        from types import SimpleNamespace
+
+        from . import exact
+
+        watcher, nodes, graph = self.watcher, self.watcher.nodes, self.plan.graph
+        self._pending = None
+        rest = set(watcher.unfinished)
+        if not rest:
+            return
+        keep = rest | {str(p) for name in rest for p in graph.predecessors(name)}
+        part = nx.DiGraph()  # edges added per target, predecessors in the graph's order (the inputs' order)
+        part.add_nodes_from((name, graph.nodes[name]) for name in graph if name in keep)
+        part.add_edges_from((p, name) for name in part for p in graph.predecessors(name) if p in keep)
+        signatures = {name: self.signatures[name] for name in part}
+        done = {name: nodes[name].result for name in part if name not in rest}
+        self.exact_run = exact.submit(SimpleNamespace(graph=part), signatures, self.app,
+                                      {name: nodes[name].task_id for name in part}, done)
+        self.index = {name: i for i, name in enumerate(part)}
+        self.notes.append(f"{len(rest)} node{'s' * (len(rest) != 1)} of the canvas sent again by exact dispatch")
 
     # --- the ways back ---
 
@@ -178,7 +247,8 @@ class Recovery:
 
         nodes, graph, sent = self.watcher.nodes, self.plan.graph, []
         for name, node in nodes.items():
-            if node.state != SUCCESS or node.reused or (worker is not None and node.worker != worker):
+            if node.state != SUCCESS or node.reused or (worker is not None and node.worker != worker) \
+                    or name not in self.index:
                 continue
             waiting = [str(s) for s in graph.successors(name)
                        if nodes[str(s)].state == UNFINISHED and str(s) not in self.watcher.holders]

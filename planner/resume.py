@@ -9,11 +9,9 @@ may give another result: then its descendants run again, as make does).
 Everything else runs, by exact dispatch, with exactly its contract input.
 
 >>> import networkx as nx
->>> from celery import Celery
->>> add = Celery("demo").task(lambda x, y: x + y, name="add")
+>>> from celery import signature
 >>> graph = nx.DiGraph([("a", "b")])
->>> graph.nodes["a"]["task"], graph.nodes["b"]["task"] = add.si(1, 2), add.s(4)
->>> prints = fingerprints(graph, {"a": add.si(1, 2), "b": add.s(4)})
+>>> prints = fingerprints(graph, {"a": signature("add", (1, 2), immutable=True), "b": signature("add", (4,))})
 >>> old = {"nodes": {"a": {"state": "SUCCESS", "result": 3, "fingerprint": prints["a"]},
 ...                  "b": {"state": "FAILURE", "fingerprint": prints["b"]}}}
 >>> sorted(reusable(graph, prints, old))

@@ -49,6 +49,7 @@ def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | No
         record.unstored = records.store(app, record)
     except Exception as error:  # the run is out: it goes on, it just cannot be followed elsewhere
         record.unstored = f"its record could not be stored ({type(error).__name__}: {error})"
+    record.signatures = sent  # a canvas that loses a worker goes on by exact dispatch with them
     return record
 
 

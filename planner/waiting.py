@@ -85,7 +85,7 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     guard = StallGuard(plan, nodes, record.queues, stall_timeout if knows else None,
                        notice=NOTICE if knows else math.inf)
     # Only the run's own command sends lost nodes again (two followers would send them twice).
-    recovery = Recovery(plan, app, watcher, record.exact_run) if stop_at_end else None
+    recovery = Recovery(plan, app, watcher, record.exact_run, record.signatures) if stop_at_end else None
     began = time.monotonic()
     deadline = None if timeout is None else began + timeout
     over_at_once = None

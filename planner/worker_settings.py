@@ -5,9 +5,8 @@ With Celery's defaults a message is acknowledged when its task starts, so
 a worker killed mid-task takes that task with it, and the Redis broker gives
 a prefetched message back only after ``visibility_timeout`` (an hour).
 planner notices a dead worker by itself (:mod:`planner.recovery`) and sends
-its nodes again, except a running node of a canvas, whose message carried
-the rest of the canvas: that one ends LOST unless Celery re-delivers it.
-These settings make Celery re-deliver:
+its nodes again (a canvas goes on by exact dispatch), as long as the run's
+own process follows it. These settings make Celery itself re-deliver:
 
 >>> settings = worker_settings()
 >>> settings["task_acks_late"], settings["broker_transport_options"]["visibility_timeout"]
@@ -54,8 +53,9 @@ def risks(conf: dict, strategy: str, redis_broker: bool, journal: bool) -> list[
     """What a run could lose on a worker with settings ``conf`` (as
     ``inspect().conf()`` reports them), one phrase each.
 
-    >>> risks({"task_acks_late": False}, "canvas", True, True)
-    ['task_acks_late is off: a node it is running when it dies ends LOST under the canvas strategy']
+    >>> risks({"task_acks_late": False}, "canvas", True, True)[0][:60]
+    'task_acks_late is off: if it dies mid-task, the canvas loses'
+
     >>> risks({"task_acks_late": False}, "exact", True, True)
     []
     """
@@ -70,5 +70,6 @@ def risks(conf: dict, strategy: str, redis_broker: bool, journal: bool) -> list[
             phrases.append("the Redis broker's visibility_timeout is over 10 minutes and the result backend "
                            "keeps no run journal: a node it holds when it dies comes back only after that long")
     elif strategy != "exact" and not acks_late:
-        phrases.append("task_acks_late is off: a node it is running when it dies ends LOST under the canvas strategy")
+        phrases.append("task_acks_late is off: if it dies mid-task, the canvas loses that node unless the run's own "
+                       "process follows it (planner run does: it sends the rest again by exact dispatch)")
     return phrases

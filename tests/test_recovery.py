@@ -40,7 +40,7 @@ def _killer(group, graph, what: str):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("strategy", ["exact"])
+@pytest.mark.parametrize("strategy", ["exact", "canvas"])
 def test_a_killed_worker_loses_no_node(strategy, redis_url, workers):
     group = workers("workload.tasks", redis_url, redis_url, count=2, concurrency=2)
     graph = recording_dag(redis_url, nodes=20, sleeps=(0.2, 0.6))
