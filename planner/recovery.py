@@ -89,6 +89,10 @@ class Recovery:
             elif worker in self.seen_alive and worker not in self.dead:
                 self.dead.add(worker)
                 changed += self.recover(worker)
+            elif worker in self.dead and worker in self.watcher.holders.values():
+                # A pool process orphaned by its worker's death went on with a segment and took its next
+                # node: that one is sent again too (it may run twice, and says so).
+                changed += self.recover(worker)
         return changed
 
     def recover(self, worker: str) -> list[str]:
@@ -115,9 +119,9 @@ class Recovery:
                 resent.append(name)
             else:
                 lost.append(name)
-        for name in held:
+        for name in held:  # handled: a node it still holds later is a new one (see check)
+            watcher.holders.pop(name, None)
             if name in restored or name in resent:
-                watcher.holders.pop(name, None)
                 watcher._set_running(watcher.nodes[name], False)
         advanced = self._advance_finished(worker) if self.exact_run is not None else []
         for name in lost:
