@@ -17,7 +17,7 @@ from typing import Mapping
 from celery.canvas import Signature
 
 from .mapping import map_nodes
-from .plan import Chain, Chord, Group, Plan, Step, Task, walk
+from .plan import Chain, Chord, Group, Plan, Step, Task, children, walk
 from .shapes import Collect, celery_safe
 
 INDENT = "    "
@@ -87,7 +87,7 @@ class _Writer:
         deep the plan nests."""
         depth_of = {id(root): 0}
         for step in walk(root):
-            for sub in _parts(step):
+            for sub in children(step):
                 depth_of[id(sub)] = (depth_of[id(step)] + 1) % NEST_LIMIT
         text: dict[int, str] = {}
         assignments: list[str] = []
@@ -99,7 +99,7 @@ class _Writer:
                 text[id(step)] = self.task(step)
                 continue
             function = "chain" if isinstance(step, Chain) else "group" if isinstance(step, Group) else "chord"
-            text[id(step)] = self.call(function, [text[id(s)] for s in _parts(step)], depth_of[id(step)])
+            text[id(step)] = self.call(function, [text[id(s)] for s in children(step)], depth_of[id(step)])
             if depth_of[id(step)] == 0 and step is not root:
                 name = f"{self.variable}_part_{len(assignments) + 1}"
                 assignments.append(f"{name} = {text[id(step)]}")
@@ -131,11 +131,3 @@ class _Writer:
         return text
 
 
-def _parts(step: Step) -> tuple[Step, ...]:
-    if isinstance(step, Chain):
-        return step.steps
-    if isinstance(step, Group):
-        return step.members
-    if isinstance(step, Chord):
-        return (step.header, step.body)
-    return ()

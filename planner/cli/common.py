@@ -145,3 +145,29 @@ def render_report(report, path) -> None:
             typer.echo(f"planner: warning: {warning}", err=True)
     except PlannerError as error:
         typer.echo(f"planner: warning: could not render {path}: {error}", err=True)
+
+
+def conclude(report, *, quiet: bool, json_file, render_file, timeout: float | None, end=fail,
+             timeout_note: str = "") -> None:
+    """The end of ``run`` and ``status``: the table, ``--json``,
+    ``--render``, then the exit its status calls for (``end(message, code)``
+    says why for a timeout, a stall or a lost connection)."""
+    from rich.console import Console
+
+    from ..outcome import DISCONNECTED, STALLED, TIMEOUT
+    from ..report import print_report, write_json
+
+    if not quiet:
+        print_report(report, Console())
+    if json_file is not None:
+        write_json(report, json_file)
+    if render_file is not None:
+        render_report(report, render_file)
+    if report.status == TIMEOUT:
+        done = len(report.nodes) - report.count("UNFINISHED")
+        end(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished{timeout_note}", 124)
+    if report.status == STALLED:
+        end(report.stall, 2)
+    if report.status == DISCONNECTED:
+        end(report.error, 2)
+    raise typer.Exit(report.exit_code)

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..stall import DEFAULT_STALL_TIMEOUT
-from .common import PARAM_HELP, LoadTimeout, app, deadline, load, render_report, reports_errors
+from .common import PARAM_HELP, LoadTimeout, app, conclude, deadline, load, reports_errors
 from .plan_command import Strategy
 
 
@@ -48,8 +48,7 @@ def run_command(
     failed, 2 bad input, infrastructure or a stalled run, 124 timeout)."""
     from rich.console import Console
 
-    from ..outcome import DISCONNECTED, STALLED, TIMEOUT
-    from ..report import print_report, progress_printer, run_id_line, write_json
+    from ..report import progress_printer, run_id_line, write_json
     from ..run import run_graph
 
     started = time.monotonic()
@@ -86,20 +85,7 @@ def run_command(
         _exit_now("interrupted", 130)
     finally:
         progress.close()
-    if not quiet:
-        print_report(report, Console())
-    if json_file is not None:
-        write_json(report, json_file)
-    if render_file is not None:
-        render_report(report, render_file)
-    if report.status == TIMEOUT:
-        done = len(report.nodes) - report.count("UNFINISHED")
-        _exit_now(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished", 124)
-    if report.status == STALLED:
-        _exit_now(report.stall, 2)
-    if report.status == DISCONNECTED:
-        _exit_now(report.error, 2)
-    raise typer.Exit(report.exit_code)
+    conclude(report, quiet=quiet, json_file=json_file, render_file=render_file, timeout=timeout, end=_exit_now)
 
 
 def _exit_now(message: str, code: int) -> None:

@@ -11,7 +11,7 @@ from typing import Optional
 import typer
 
 from ..stall import DEFAULT_STALL_TIMEOUT
-from .common import app, fail, render_report, reports_errors
+from .common import app, conclude, reports_errors
 
 
 @app.command("status")
@@ -38,8 +38,7 @@ def status_command(
     from rich.console import Console
 
     from ..api import attach
-    from ..outcome import STALLED, TIMEOUT
-    from ..report import print_report, progress_printer, write_json
+    from ..report import progress_printer
 
     run = attach(run_id, broker=broker or os.environ.get("CELERY_BROKER_URL"),
                  backend=backend or os.environ.get("CELERY_RESULT_BACKEND"))
@@ -51,15 +50,5 @@ def status_command(
             progress.close()
     else:
         report = run.report()
-    if not quiet:
-        print_report(report, Console())
-    if json_file is not None:
-        write_json(report, json_file)
-    if render_file is not None:
-        render_report(report, render_file)
-    if report.status == TIMEOUT:
-        done = len(report.nodes) - report.count("UNFINISHED")
-        fail(f"timed out after {timeout:g} s: {done} of {len(report.nodes)} nodes finished (the run goes on)", 124)
-    if report.status == STALLED:
-        fail(report.stall, 2)
-    raise typer.Exit(report.exit_code)
+    conclude(report, quiet=quiet, json_file=json_file, render_file=render_file, timeout=timeout,
+             timeout_note=" (the run goes on)")
