@@ -59,7 +59,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .plan import Chain, Chord, Group, Step, walk
+from .plan import Chain, Chord, Group, Step, children, walk
 
 
 def celery_safe(step: Step) -> Step:
@@ -105,19 +105,9 @@ def _bottom_up(root: Step, rewrite) -> Step:
     ``parts`` are the step's children, already rewritten."""
     done: dict[int, Step] = {}
     for step in reversed(list(walk(root))):
-        parts = [done[id(sub)] for sub in _children(step)]
+        parts = [done[id(sub)] for sub in children(step)]
         done[id(step)] = rewrite(step, parts)
     return done[id(root)]
-
-
-def _children(step: Step) -> tuple:
-    if isinstance(step, Chain):
-        return step.steps
-    if isinstance(step, Group):
-        return step.members
-    if isinstance(step, Chord):
-        return (step.header, step.body)
-    return ()
 
 
 def _normal_form(step: Step, parts: list[Step]) -> Step:
