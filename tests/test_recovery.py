@@ -91,3 +91,18 @@ def test_preflight_warns_when_worker_settings_could_lose_a_node(redis_url, worke
     assert len(lines) == 1 and "planner.worker_settings()" in lines[0], canvas.warnings
     exact = run_graph(graph, broker=redis_url, backend=redis_url, strategy="exact", timeout=30)
     assert not [w for w in exact.warnings if "task_acks_late" in w], exact.warnings
+
+
+@pytest.mark.timeout(120)
+def test_a_killed_worker_loses_no_node_on_rabbitmq(amqp_url, redis_url, workers):
+    """RabbitMQ requeues what the dead worker had prefetched; what it was
+    running is sent again by planner."""
+    group = workers("workload.tasks", amqp_url, redis_url, count=2, concurrency=2)
+    graph = recording_dag(redis_url, nodes=20, sleeps=(0.2, 0.6))
+    on_progress, killed = _killer(group, graph, "main")
+    report = run_graph(graph, broker=amqp_url, backend=redis_url, strategy="exact", timeout=90,
+                       on_progress=on_progress)
+    assert killed and report.status == "SUCCESS", report.warnings
+    assert not wrong_inputs(graph, report)
+    runs = [value.decode() for value in redis.Redis.from_url(redis_url).lrange("tally", 0, -1)]
+    assert set(runs) == {str(node) for node in graph}
