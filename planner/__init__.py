@@ -8,6 +8,8 @@
 'SUCCESS'
 """
 
+import logging
+
 from .errors import PlannerError
 from .graphfile import load_graph, structure, validate
 from .plan import Chain, Chord, Group, Plan, Task
@@ -37,3 +39,7 @@ __all__ = [
     "worker_settings",
 ]
 __version__ = "0.1.0"
+
+# A library logs, the application decides where: nothing reaches a terminal unless it configures logging
+# (workers do, with Celery's own configuration).
+logging.getLogger(__name__).addHandler(logging.NullHandler())

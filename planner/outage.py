@@ -79,10 +79,19 @@ class OutageGuard:
     def ok(self, now: float, watcher=None) -> str | None:
         """A read succeeded: after an outage (or every few seconds), is the
         run's state still there? The line the run ends with when not."""
-        was_down, self.down_since = self.down_since is not None, None
-        if was_down:
+        if self.down_since is not None:  # the first good read after an outage
+            present = self._record_present()
+            if present is None:
+                return None  # cannot tell yet: still down for the bound's sake
+            self.down_since = None
+            if not present:
+                return self._lost(watcher)
+            if watcher is not None and watcher.journal is not None:
+                with contextlib.suppress(Exception):
+                    watcher.rewind()  # a journal that lost its last entries is read again
             self.back_at, self._progress = now, watcher.counts() if watcher is not None else None
-        elif self.back_at is not None and watcher is not None:
+            return None
+        if self.back_at is not None and watcher is not None:
             if watcher.counts()[:2] != self._progress[:2] or watcher.over:
                 self.back_at = None  # it moves again
             elif now - self.back_at >= QUIET_AFTER:
@@ -91,20 +100,30 @@ class OutageGuard:
                         f"finished in the {QUIET_AFTER:.0f} s since (what was in flight during the outage was lost): "
                         f"{done} of {len(watcher.nodes)} nodes had finished; planner run GRAPH --resume "
                         "REPORT.json (this run's --json) runs the rest")
-        if not self.keeps_record or (not was_down and now < self._next_look):
+        if now < self._next_look:
             return None
         self._next_look = now + LOOK_EVERY
+        return self._lost(watcher) if self._record_present() is False else None
+
+    def unsettled(self, now: float) -> bool:
+        """Down, or back for less than a liveness key's life: workers' keys
+        may have lapsed with the server, so nobody is declared dead now."""
+        from .journal import ALIVE_TTL
+
+        return self.down_since is not None or (self.back_at is not None and now - self.back_at < ALIVE_TTL + 2)
+
+    def _record_present(self) -> bool | None:
+        """Whether the run's record is in the backend (None: cannot tell)."""
+        if not self.keeps_record:
+            return True
         from .record import key
 
         try:
-            present = self.app.backend.get(key(self.record.run_id)) is not None
+            return self.app.backend.get(key(self.record.run_id)) is not None
         except connection_errors():
-            return None  # the next poll says
-        if present:
-            if was_down and watcher is not None and watcher.journal is not None:
-                with contextlib.suppress(Exception):
-                    watcher.rewind()  # a journal that lost its last entries (persisted every second) is read again
             return None
+
+    def _lost(self, watcher) -> str:
         done = sum(node.state != "UNFINISHED" for node in (watcher.nodes.values() if watcher else ()))
         total = len(watcher.nodes) if watcher else 0
         return (f"{self.what} at {masked(self.url)} restarted and lost this run's state (it keeps no data across "

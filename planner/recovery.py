@@ -40,12 +40,13 @@ import logging
 
 import networkx as nx
 
-from .journal import MEMORY
+from .journal import HEAD_HEADER, MEMORY
 from .outcome import SUCCESS, UNFINISHED
 
 logger = logging.getLogger(__name__)
 
 CHECK_EVERY = 1.0  # seconds between looks at the holders' liveness
+RESTORE_AFTER = 10.0  # seconds a run stands still after an outage before unacknowledged messages are put back
 
 
 class Recovery:
@@ -189,9 +190,11 @@ class Recovery:
 
     # --- the ways back ---
 
-    def _restore_unacked(self, messages: dict[str, str]) -> set[str]:
-        """Put back on their queues the messages (id → node) the Redis broker
-        still keeps as unacknowledged; returns their nodes."""
+    def _restore_unacked(self, messages: dict[str, str], by_node: bool = False) -> set[str]:
+        """Put back on their queues the messages (id → node; with
+        ``by_node``, node task id → node, matching a segment by its first
+        node) the Redis broker still keeps as unacknowledged; returns their
+        nodes."""
         if not self.redis_broker or not messages:
             return set()
         restored = set()
@@ -203,6 +206,8 @@ class Recovery:
                     with contextlib.suppress(ValueError, TypeError, KeyError, IndexError, AttributeError):
                         payload = json.loads(raw)[0]
                         message_id = payload["headers"]["id"]
+                        if by_node:
+                            message_id = payload["headers"].get(HEAD_HEADER) or message_id
                         if message_id in messages:
                             channel.qos.restore_by_tag(tag, client)
                             restored.add(messages[message_id])
@@ -231,17 +236,54 @@ class Recovery:
             logger.warning("planner: could not send node %s again", name, exc_info=True)
             return False
 
-    def redrive(self) -> list[str]:
-        """After the backend came back from an outage: advance again every
-        finished node whose successors wait unsent (a worker could not send
-        them while it was down); exact dispatch only, idempotent."""
+    def redrive(self, quiet: float = 0.0) -> list[str]:
+        """After the backend came back from an outage, while the run does not
+        move (``quiet`` seconds so far): advance again every finished node
+        whose successors wait unsent (a worker could not send them while it
+        was down; exact dispatch, idempotent); after :data:`RESTORE_AFTER`
+        seconds, put this run's messages a worker took but never
+        acknowledged back on their queues (its connection dropped with them)."""
+        if quiet >= RESTORE_AFTER and self.redis_broker:
+            waiting = {node.task_id: name for name, node in self.watcher.nodes.items() if node.state == UNFINISHED}
+            restored = self._restore_unacked(waiting, by_node=True)
+            if restored:
+                self.notes.append(f"after the outage, {len(restored)} unacknowledged message"
+                                  f"{'s' * (len(restored) != 1)} put back on their queue")
         if self.exact_run is None:
             return []
+        if quiet >= RESTORE_AFTER:
+            self._resend_forgotten()
         sent = self._advance_finished(None)
         if sent:
             self.notes.append(f"after the result backend came back, {len(sent)} node{'s' * (len(sent) != 1)} "
                               "waiting for a finished predecessor were sent")
         return sent
+
+    def _resend_forgotten(self) -> None:
+        """Exact nodes the journal says a live worker holds, that no worker
+        runs, has reserved or scheduled (asked once): a task that ended while
+        the backend was down could store neither its result nor its end, and
+        its message was acknowledged. Sent again."""
+        watcher = self.watcher
+        held = {watcher.nodes[name].task_id: name for name in watcher.holders if watcher.nodes[name].state == UNFINISHED}
+        if not held:
+            return
+        try:
+            inspector = self.app.control.inspect(timeout=1.0)
+            answers = [inspector.active(), inspector.reserved(), inspector.scheduled()]
+        except Exception:
+            return
+        if any(answer is None for answer in answers):
+            return  # a worker did not answer: nothing can be told
+        busy = {(task.get("request", task) or {}).get("id") for answer in answers for tasks in answer.values()
+                for task in tasks or ()}
+        resent = [name for task_id, name in held.items() if task_id not in busy and self._resend(name)]
+        for name in resent:
+            watcher.holders.pop(name, None)
+            watcher._set_running(watcher.nodes[name], False)
+        if resent:
+            self.notes.append(f"after the outage, {len(resent)} node{'s' * (len(resent) != 1)} no worker held any "
+                              "more sent again")
 
     def _advance_finished(self, worker: str | None) -> list[str]:
         """Nodes ``worker`` (any, with None) finished whose successors it may

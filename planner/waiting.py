@@ -90,19 +90,19 @@ def follow(record: RunRecord, app, nodes: dict[str, NodeRun] | None = None, *, t
     deadline = None if timeout is None else began + timeout
     over_at_once = None
     was_cancelled, next_look = False, began
-    outage, redriven = OutageGuard(app, record), False
+    outage, redriven = OutageGuard(app, record), 0.0
     lost_connection = connection_errors()
     try:
         while True:
             try:
                 finished_now = watcher.poll()
-                if recovery is not None:
-                    finished_now += recovery.check(time.monotonic())
                 ended = outage.ok(time.monotonic(), watcher)
-                if recovery is not None and outage.back_at is not None and not redriven \
-                        and time.monotonic() - outage.back_at >= REDRIVE_AFTER:
-                    redriven = True
-                    recovery.redrive()
+                if recovery is not None and ended is None and not outage.unsettled(time.monotonic()):
+                    finished_now += recovery.check(time.monotonic())
+                if recovery is not None and outage.back_at is not None \
+                        and time.monotonic() - max(outage.back_at, redriven) >= REDRIVE_AFTER:
+                    redriven = time.monotonic()  # again every few seconds while the run does not move
+                    recovery.redrive(time.monotonic() - outage.back_at)
             except lost_connection as error:  # retried for a while: a restarting Redis comes back
                 finished_now, ended = [], outage.failed(error, time.monotonic())
                 if ended is None and (deadline is None or time.monotonic() < deadline):

@@ -153,19 +153,21 @@ def test_redis_restarted_mid_run(tmp_path, persistent):
     graph = write_graph_file(tmp_path, GRAPH.format(tally=str(tmp_path / "tally.txt")))
     group = Workers("workload.tasks", url, url, count=1, concurrency=2).start()
     try:
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]), PLANNER_TEST_SLEEP="1.0")
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(TESTS)]), PLANNER_TEST_SLEEP="2.0")
         process = subprocess.Popen([sys.executable, "-m", "planner", "run", str(graph), "--broker", url,
                                     "--strategy", "exact", "--json", str(tmp_path / "r.json"), "-q",
                                     "--timeout", "120"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                    text=True, cwd=ROOT)
-        time.sleep(6)  # preflight, then a running
+        time.sleep(4.5)  # preflight, then a, b, c, f running (8 s of critical path in all)
         redis.Redis(port=port).shutdown(nosave=not persistent)  # persistent: written to the append-only file
         server.wait(10)
         time.sleep(1)
         server = _start_redis(port, tmp_path, persistent)
         started = time.monotonic()
         _, stderr = process.communicate(timeout=100)
+        assert len((tmp_path / "tally.txt").read_text().split()) < 6, "the run ended before the restart"
         report = read_json(tmp_path / "r.json")
+        print("OUTCOME", persistent, process.returncode, stderr.strip()[-300:], time.monotonic() - started)
         if persistent and process.returncode == 0:  # it went on
             assert report["status"] == "SUCCESS"
         elif persistent:  # or it ended within the bound, saying why
