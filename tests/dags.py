@@ -65,3 +65,14 @@ def with_tasks(graph: nx.DiGraph, immutable_flags, task) -> nx.DiGraph:
         sig = task.si(node=str(node)) if flag else task.s(node=str(node))
         graph.nodes[node]["task"] = sig
     return graph
+
+
+def fork_join_pipeline(stages: int, width: int = 4) -> nx.DiGraph:
+    """``start`` → ``width`` tasks → a join, ``stages`` times in a row."""
+    graph, previous = nx.DiGraph(), "start"
+    for k in range(stages):
+        for j in range(width):
+            graph.add_edge(previous, f"f{k}_{j}")
+            graph.add_edge(f"f{k}_{j}", f"j{k}")
+        previous = f"j{k}"
+    return graph

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import networkx as nx
 import pytest
-from dags import random_dags, series_parallel_dags, with_tasks
+from dags import fork_join_pipeline, random_dags, series_parallel_dags, with_tasks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reference import NOTHING, interpret
@@ -123,17 +123,6 @@ def test_forced_cut_keeps_critical_path_when_it_can(cost_b):
     graph.nodes["b"]["cost"] = cost_b
     plan = plan_canvas(graph)
     assert all(u != "f" for u, _ in plan.added)
-
-
-def fork_join_pipeline(stages: int, width: int = 4) -> nx.DiGraph:
-    """``start`` → ``width`` tasks → a join, ``stages`` times in a row."""
-    graph, previous = nx.DiGraph(), "start"
-    for k in range(stages):
-        for j in range(width):
-            graph.add_edge(previous, f"f{k}_{j}")
-            graph.add_edge(f"f{k}_{j}", f"j{k}")
-        previous = f"j{k}"
-    return graph
 
 
 def test_a_fork_join_pipeline_plans_as_one_flat_chain():

@@ -9,21 +9,12 @@ import random
 import networkx as nx
 import pytest
 from celery.signals import before_task_publish
+from dags import fork_join_pipeline
 from kombu.utils.json import dumps
 from runhelp import planner_cli, write_graph_file
 
 from planner.planning import MESSAGE_BOUND, make_plan
 from planner.run import run_graph
-
-
-def fork_join(stages: int, width: int = 4) -> nx.DiGraph:
-    graph, previous = nx.DiGraph(), "start"
-    for k in range(stages):
-        for j in range(width):
-            graph.add_edge(previous, f"f{k}_{j}")
-            graph.add_edge(f"f{k}_{j}", f"j{k}")
-        previous = f"j{k}"
-    return graph
 
 
 def nested(depth: int) -> nx.DiGraph:
@@ -39,7 +30,7 @@ def bipartite_layers(layers: int, width: int = 3) -> nx.DiGraph:
                        for b in range(width)])
 
 
-SHAPES = {"chain": nx.path_graph(60, create_using=nx.DiGraph), "fork-join": fork_join(15),
+SHAPES = {"chain": nx.path_graph(60, create_using=nx.DiGraph), "fork-join": fork_join_pipeline(15),
           "nested": nested(40), "layers": bipartite_layers(6)}
 
 
