@@ -89,3 +89,14 @@ def pytest_terminal_summary(terminalreporter):
         slowest = ", ".join(f"{seconds:.1f} s ({chars:,} characters)" for seconds, chars in renderer.slowest[:3])
         terminalreporter.write_line(f"real Mermaid {renderer.version}: {renderer.count} diagrams rendered "
                                     f"in {renderer.seconds:.1f} s; slowest {slowest}")
+
+
+@pytest.fixture(scope="module")
+def redis_cluster():
+    """Two prefork workers of the workload app on a redis-server of the
+    module's own (the session's databases are handed out to other tests,
+    whose workers must not meet these)."""
+    with redis_server() as base:
+        url = f"{base}/0"
+        with Workers("workload.tasks", url, url, count=2, concurrency=3):
+            yield url

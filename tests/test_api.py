@@ -18,7 +18,6 @@ import networkx as nx
 import pytest
 import redis
 from runhelp import ROOT, TESTS, planner_cli, read_json, write_graph_file
-from servers import Workers, redis_server
 
 import planner
 from planner.errors import PlannerError
@@ -29,12 +28,9 @@ REPORT_KEYS = {"status", "run_id", "strategy", "elapsed", "parameters", "warning
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(redis_cluster):
     """Two workers of the workload app on a redis-server of their own."""
-    with redis_server() as base:
-        url = f"{base}/0"
-        with Workers("workload.tasks", url, url, count=2, concurrency=3):
-            yield url
+    return redis_cluster
 
 
 DIAMOND = """

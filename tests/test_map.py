@@ -13,7 +13,6 @@ import sys
 import networkx as nx
 import pytest
 from runhelp import ROOT, TESTS, planner_cli, read_json, write_graph_file
-from servers import Workers, redis_server
 
 from planner.mapping import item_task_id
 from planner.run import run_graph
@@ -107,15 +106,6 @@ def test_a_map_over_something_else_than_a_list_fails_naming_the_node(strategy):
 
 
 # --- Redis, prefork workers --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def redis_cluster():
-    """Two prefork workers of the workload app on a redis-server of their own."""
-    with redis_server() as base:
-        url = f"{base}/0"
-        with Workers("workload.tasks", url, url, count=2, concurrency=3):
-            yield url
 
 
 @pytest.mark.timeout(180)

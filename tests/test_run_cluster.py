@@ -10,20 +10,8 @@ import pytest
 import redis
 from hypothesis import HealthCheck, Phase, given, settings
 from runhelp import check_contract, killing_the_victim, planner_cli, read_json, small_dags, with_tasks, write_graph_file
-from servers import Workers, redis_server
 
 from planner.run import run_graph
-
-
-@pytest.fixture(scope="module")
-def redis_cluster():
-    """Two workers of the workload app on a redis-server of their own (the
-    session's databases are handed out to other tests, whose workers must
-    not meet these)."""
-    with redis_server() as base:
-        url = f"{base}/0"
-        with Workers("workload.tasks", url, url, count=2, concurrency=3):
-            yield url
 
 
 @pytest.mark.timeout(120)
