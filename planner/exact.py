@@ -67,6 +67,7 @@ from kombu.utils.json import dumps, loads
 from .errors import PlannerError
 from .journal import FOLLOW_HEADER, HEAD_HEADER
 from .mapping import check_items, item_failure, item_task_id, write_record
+from .store import stored_values
 
 logger = logging.getLogger(__name__)
 
@@ -502,9 +503,7 @@ def _results(app, task_ids: list[str]) -> list:
         return []
     backend = app.backend
     keys = [backend.get_key_for_task(task_id) for task_id in task_ids]
-    raw = backend.mget(keys)
-    if isinstance(raw, dict):  # the cache backends answer with a mapping
-        raw = [raw.get(key) for key in keys]
+    raw = stored_values(backend, keys)
     results = []
     for task_id, value in zip(task_ids, raw, strict=True):
         meta = backend.decode_result(value) if value is not None else {}

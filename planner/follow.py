@@ -29,6 +29,7 @@ import networkx as nx
 from .journal import DONE, RECEIVED, RETRY, STARTED, journal_for
 from .outcome import FAILURE, LOST, SKIPPED, SUCCESS, UNFINISHED, NodeRun, Progress
 from .plan import Plan
+from .store import stored_values
 
 FAILED_STATES = {"FAILURE", "REVOKED", "REJECTED"}
 SCAN_EVERY = 1.0  # seconds between scans when a journal reports the nodes (at least)
@@ -242,9 +243,7 @@ class Watcher:
             from .tasks import STARTED_SUFFIX
 
             keys += [backend.get_key_for_task(node.task_id, key=STARTED_SUFFIX) for node in waiting]
-        values = backend.mget(keys)
-        if isinstance(values, dict):  # the cache backends answer with a mapping
-            values = [values.get(key) for key in keys]
+        values = stored_values(backend, keys)
         metas, records = {}, {}
         for node, raw in zip(waiting, values[: len(waiting)], strict=False):
             if raw is not None:

@@ -23,6 +23,8 @@ from uuid import UUID, uuid5
 
 import networkx as nx
 
+from .store import stored_values
+
 RECORD_SUFFIX = ":planner-map"  # appended to the map node's result key
 _ITEMS = UUID("0b6f1f0e-7f7c-4a51-9d55-3c7e1b2a9e41")  # namespace of item task ids (any fixed UUID)
 
@@ -72,9 +74,7 @@ def read_records(backend, task_ids: list[str]) -> list[int | None]:
     if not task_ids or not (hasattr(backend, "mget") and hasattr(backend, "get_key_for_task")):
         return [None] * len(task_ids)
     keys = [backend.get_key_for_task(task_id, key=RECORD_SUFFIX) for task_id in task_ids]
-    values = backend.mget(keys)
-    if isinstance(values, dict):  # the cache backends answer with a mapping
-        values = [values.get(key) for key in keys]
+    values = stored_values(backend, keys)
     counts: list[int | None] = []
     for raw in values:
         try:
@@ -114,9 +114,7 @@ def _failed_item(backend, task_id: str, count: int) -> str | None:
         return None
     ids = [item_task_id(task_id, index) for index in range(count)]
     keys = [backend.get_key_for_task(item) for item in ids]
-    values = backend.mget(keys)
-    if isinstance(values, dict):
-        values = [values.get(key) for key in keys]
+    values = stored_values(backend, keys)
     for index, raw in enumerate(values):
         meta = backend.decode(raw) if raw is not None else {}
         if meta.get("status") == "FAILURE":

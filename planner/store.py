@@ -1,0 +1,16 @@
+"""Reading many keys of a Celery result backend in one round trip.
+
+>>> stored_values(app.backend, ["celery-task-meta-1", "celery-task-meta-2"])   # doctest: +SKIP
+[b'{"status": "SUCCESS", ...}', None]
+"""
+
+from __future__ import annotations
+
+
+def stored_values(backend, keys: list[str]) -> list:
+    """The raw values of ``keys`` (None where missing), in order, in one
+    ``mget``: a list from Redis, a mapping from the cache backends."""
+    values = backend.mget(keys)
+    if isinstance(values, dict):
+        values = [values.get(key) for key in keys]
+    return values
