@@ -29,7 +29,7 @@ import networkx as nx
 from .journal import DONE, RECEIVED, RETRY, STARTED, journal_for
 from .outcome import FAILURE, LOST, SKIPPED, SUCCESS, UNFINISHED, NodeRun, Progress
 from .plan import Plan
-from .store import stored_values
+from .store import is_key_value, stored_values
 
 FAILED_STATES = {"FAILURE", "REVOKED", "REJECTED"}
 SCAN_EVERY = 1.0  # seconds between scans when a journal reports the nodes (at least)
@@ -46,7 +46,7 @@ class Watcher:
         self.plan, self.app, self.nodes, self.run_id = plan, app, nodes, run_id
         self.dependencies = plan.dependencies()
         self.backend = app.backend
-        self.key_value = all(hasattr(self.backend, attr) for attr in ("mget", "get_key_for_task", "decode"))
+        self.key_value = is_key_value(self.backend)
         self.journal = journal_for(app) if run_id else None
         self.offset = 0
         self.by_task = {node.task_id: node for node in nodes.values()}

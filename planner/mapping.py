@@ -23,7 +23,7 @@ from uuid import UUID, uuid5
 
 import networkx as nx
 
-from .store import stored_values
+from .store import is_key_value, stored_values
 
 RECORD_SUFFIX = ":planner-map"  # appended to the map node's result key
 _ITEMS = UUID("0b6f1f0e-7f7c-4a51-9d55-3c7e1b2a9e41")  # namespace of item task ids (any fixed UUID)
@@ -63,7 +63,7 @@ def item_failure(index: int, count: int, task_id: str, error: str) -> MapItemFai
 def write_record(backend, task_id: str, count: int) -> None:
     """Store ``{"items": count}`` beside the map node's result (a key-value
     result backend; elsewhere the report does without the count)."""
-    if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
+    if not is_key_value(backend):
         return
     with contextlib.suppress(Exception):  # the count is for the report, never worth failing the map
         backend.set(backend.get_key_for_task(task_id, key=RECORD_SUFFIX), json.dumps({"items": count}))
@@ -71,7 +71,7 @@ def write_record(backend, task_id: str, count: int) -> None:
 
 def read_records(backend, task_ids: list[str]) -> list[int | None]:
     """The item counts recorded for map nodes ``task_ids`` (None: none)."""
-    if not task_ids or not (hasattr(backend, "mget") and hasattr(backend, "get_key_for_task")):
+    if not task_ids or not is_key_value(backend):
         return [None] * len(task_ids)
     keys = [backend.get_key_for_task(task_id, key=RECORD_SUFFIX) for task_id in task_ids]
     values = stored_values(backend, keys)
@@ -110,7 +110,7 @@ def describe_maps(backend, nodes) -> None:
 def _failed_item(backend, task_id: str, count: int) -> str | None:
     """``item k of n failed (task ...): Type: message`` for the first failed
     item of a map node, read from the result backend."""
-    if not (hasattr(backend, "mget") and hasattr(backend, "get_key_for_task")):
+    if not is_key_value(backend):
         return None
     ids = [item_task_id(task_id, index) for index in range(count)]
     keys = [backend.get_key_for_task(item) for item in ids]

@@ -7,6 +7,12 @@
 from __future__ import annotations
 
 
+def is_key_value(backend) -> bool:
+    """Whether ``backend`` stores results under keys planner can read and
+    write beside them (Celery's key-value backends: Redis, the caches)."""
+    return all(hasattr(backend, attr) for attr in ("get", "set", "mget", "get_key_for_task", "decode"))
+
+
 def stored_values(backend, keys: list[str]) -> list:
     """The raw values of ``keys`` (None where missing), in order, in one
     ``mget``: a list from Redis, a mapping from the cache backends."""

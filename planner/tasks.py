@@ -22,6 +22,7 @@ from celery.signals import (
 )
 
 from .journal import BEAT_EVERY, DONE, FOLLOW_HEADER, HEAD_HEADER, MEMORY, RECEIVED, RETRY, STARTED, journal_for
+from .store import is_key_value
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def record_start(backend, task_id: str, worker: str | None, attempt: int) -> Non
     """Store the start record of node ``task_id`` (see :func:`_record_start`):
     for backends without a journal, and map nodes, which have no message of
     their own (the follower's periodic scan reads it)."""
-    if not (hasattr(backend, "set") and hasattr(backend, "get_key_for_task")):
+    if not is_key_value(backend):
         return  # not a key-value store: the runner does without start times
     record = {"started": time.time(), "worker": worker, "try": attempt}
     try:
