@@ -68,3 +68,32 @@ def test_the_embedded_run_follows_the_journal(monkeypatch):
     assert report.status == "SUCCESS"
     assert all(node.runs == 1 and node.started for node in report.nodes.values())
     assert len(scans) <= 1 + report.elapsed / follow.SCAN_EVERY
+
+
+def test_a_start_journalled_twice_counts_once():
+    """redis-py sends a command again when its reply was lost, so an event
+    can be appended twice; a node runs again only with a start of its own
+    (a retry, or a message sent again)."""
+    from celery import Celery
+
+    from planner import make_plan
+    from planner.follow import Watcher
+    from planner.journal import MEMORY, STARTED
+    from planner.outcome import NodeRun
+
+    app = Celery("journal-test", broker="memory://", backend="cache+memory://")
+    graph = nx.DiGraph([("a", "b")])
+    for node in graph:
+        graph.nodes[node]["task"] = app.signature("t")
+    nodes = {"a": NodeRun("a", "id-a"), "b": NodeRun("b", "id-b")}
+    watcher = Watcher(make_plan(graph), app, nodes, run_id="twice")
+    try:
+        for event in ([STARTED, "id-a", "w0", 1, 5.0], [STARTED, "id-a", "w0", 1, 5.0], [STARTED, "id-b", "w0", 1, 6.0]):
+            MEMORY.append("twice", event)
+        watcher.poll()
+        assert (nodes["a"].runs, nodes["b"].runs) == (1, 1)
+        MEMORY.append("twice", [STARTED, "id-a", "w1", 1, 9.0])  # sent again after its worker died
+        watcher.poll()
+        assert nodes["a"].runs == 2 and nodes["a"].worker == "w1"
+    finally:
+        MEMORY.discard("twice")
