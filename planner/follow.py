@@ -56,7 +56,8 @@ class Watcher:
         self.started = sum(node.started is not None or node.running for node in nodes.values())
         self.holders: dict[str, str] = {}
         self.workers: set[str] = set()  # every worker the journal named
-        # A start event counts once: a write the Redis client retried after a dropped reply is appended twice.
+        # Node → (its last start event, start events seen). An event counts once: a write the Redis
+        # client retried after a dropped reply is appended twice.
         self._starts: dict[str, tuple] = {}
         self.messages: dict[str, str] = {}
         self.failed: set[str] = {name for name, node in nodes.items() if node.state in (FAILURE, LOST)}
@@ -116,9 +117,11 @@ class Watcher:
                 node = self.by_task.get(event[1])
                 self.workers.add(event[2])
                 if node is not None:
-                    if self._starts.get(node.name) != (event[2], event[3], event[4]):
-                        self._starts[node.name] = (event[2], event[3], event[4])
-                        node.runs += 1
+                    # runs = distinct start events seen (a scan may have counted this one from the result)
+                    seen, count = self._starts.get(node.name, (None, 0))
+                    if seen != (event[2], event[3], event[4]):
+                        self._starts[node.name] = ((event[2], event[3], event[4]), count + 1)
+                        node.runs = max(node.runs, count + 1)
                     self._started(node, {"started": event[4], "worker": event[2], "try": event[3]})
                     if node.state == UNFINISHED:
                         self.holders[node.name] = event[2]
