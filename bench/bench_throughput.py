@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -77,23 +78,25 @@ def celery_group(url: str, size: int, timeout: float) -> float:
     return time.perf_counter() - started
 
 
-def planner_run(url: str, size: int, timeout: float) -> tuple[float, float]:
-    """The run's elapsed seconds and the whole command's, for ``planner run``
-    on a fan-out/fan-in of ``size`` members."""
+def planner_run(url: str, size: int, timeout: float) -> tuple[float, float, float]:
+    """The run's elapsed seconds, the whole command's and the command's CPU
+    seconds, for ``planner run`` on a fan-out/fan-in of ``size`` members."""
     with tempfile.TemporaryDirectory() as folder:
         graph_file = Path(folder) / "fan.py"
         graph_file.write_text(GRAPH.format(size=size))
         report_file = Path(folder) / "report.json"
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]))
-        started = time.perf_counter()
+        started, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         done = subprocess.run([sys.executable, "-m", "planner", "run", str(graph_file), "--broker", url,
                                "--backend", url, "--quiet", "--json", str(report_file),
                                "--timeout", str(timeout)], env=env, capture_output=True, text=True)
         command = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
         if done.returncode != 0:
             raise RuntimeError(f"planner run exited {done.returncode}: {done.stderr.strip()[-2000:]}")
         report = json.loads(report_file.read_text())
-    return float(report["elapsed"]), command
+    return float(report["elapsed"]), command, cpu
 
 
 def main() -> None:
@@ -108,7 +111,7 @@ def main() -> None:
         with servers.Workers("workload.tasks", url, url, count=2, concurrency=args.concurrency):
             celery_group(url, 200, 60)  # warm up: pools, connections
             group_seconds = celery_group(url, args.size, args.timeout)
-            run_seconds, command_seconds = planner_run(url, args.size, args.timeout)
+            run_seconds, command_seconds, command_cpu = planner_run(url, args.size, args.timeout)
 
     from rich.console import Console
     from rich.table import Table
@@ -125,6 +128,7 @@ def main() -> None:
     table.add_row("planner run: the whole command", f"{command_seconds:.1f}", f"{nodes / command_seconds:,.0f}",
                   f"{command_seconds / nodes * 1e6:,.0f}")
     Console(width=max(Console().width, 100)).print(table)
+    print(f"the planner command used {command_cpu:.1f} s of CPU (it shares the machine with the workers)")
     overhead = (run_seconds / nodes - group_seconds / args.size) / (group_seconds / args.size)
     print(f"planner's per-node overhead: {overhead:+.0%} of Celery's own per-task cost (target: at most +20%)")
 
