@@ -34,19 +34,14 @@ that runs a long task.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import threading
 import time
-
-logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "planner-journal"
 ALIVE_PREFIX = "planner-alive"
 EXPIRES = 24 * 3600  # seconds a run's journal is kept
 ALIVE_TTL = 4.0  # seconds a worker's liveness key lives without being refreshed
 BEAT_EVERY = 1.0  # seconds between refreshes
-FLUSH_EVERY = 0.02  # seconds a pool process holds its events before one write sends them together
 
 RECEIVED, STARTED, DONE, RETRY = "r", "s", "d", "t"
 
@@ -69,11 +64,8 @@ class RedisJournal:
         self.client = client
 
     def append(self, run: str, event: list) -> None:
-        self.extend(run, [event])
-
-    def extend(self, run: str, events: list[list]) -> None:
-        length = self.client.rpush(key(run), *(json.dumps(event, separators=(",", ":")) for event in events))
-        if length == len(events):  # the first events set the expiry: one round trip per write after that
+        length = self.client.rpush(key(run), json.dumps(event, separators=(",", ":")))
+        if length == 1:  # the first event sets the expiry: one round trip per event after that
             self.client.expire(key(run), EXPIRES)
 
     def read(self, run: str, offset: int) -> list:
@@ -107,10 +99,6 @@ class MemoryJournal:
         with self.lock:
             self.runs.setdefault(run, []).append(event)
 
-    def extend(self, run: str, events: list[list]) -> None:
-        with self.lock:
-            self.runs.setdefault(run, []).extend(events)
-
     def read(self, run: str, offset: int) -> list:
         with self.lock:
             return list(self.runs.get(run, ())[offset:])
@@ -134,65 +122,6 @@ class MemoryJournal:
 
 
 MEMORY = MemoryJournal()
-
-
-class HeldEvents:
-    """Events a process holds for up to ``every`` seconds, then writes with
-    one round trip per run (a thread of the process does): a pool process
-    that runs thousands of short tasks would otherwise spend a round trip on
-    each task's start and another on its end. What a killed process held is
-    lost, which the follower survives (its periodic scan finds the results;
-    who held a node it learns from the received events, written at once).
-
-    >>> held = HeldEvents(every=0.01)
-    >>> held.add(MEMORY, "run2", ["s", "id1", "w1", 1, 0.0]); held.flush()
-    >>> MEMORY.read("run2", 0)
-    [['s', 'id1', 'w1', 1, 0.0]]
-    >>> MEMORY.discard("run2")
-    """
-
-    def __init__(self, every: float = FLUSH_EVERY):
-        self.every = every
-        self._forked()
-        os.register_at_fork(after_in_child=self._forked)
-
-    def _forked(self) -> None:
-        """A new process (a forked pool process too) starts empty, its writer not started."""
-        self.lock = threading.Lock()
-        self.pending: dict[str, tuple] = {}  # run → (journal, events)
-        self.wake = threading.Event()
-        self.writer: threading.Thread | None = None
-
-    def add(self, journal, run: str, event: list) -> None:
-        with self.lock:
-            self.pending.setdefault(run, (journal, []))[1].append(event)
-            if self.writer is None:
-                self.writer = threading.Thread(target=self._write_every, args=(self.wake,), name="planner-journal",
-                                               daemon=True)
-                self.writer.start()
-        self.wake.set()
-
-    def flush(self) -> None:
-        """Write what is held now (a process about to exit calls it)."""
-        if not self.pending:
-            return
-        with self.lock:
-            pending, self.pending = self.pending, {}
-        for run, (journal, events) in pending.items():
-            try:
-                journal.extend(run, events)
-            except Exception:  # nice to have: the follower's scan finds the nodes
-                logger.debug("planner: could not journal %d events of run %s", len(events), run, exc_info=True)
-
-    def _write_every(self, wake: threading.Event) -> None:
-        while True:
-            wake.wait()
-            time.sleep(self.every)  # let the events of the next few tasks join this write
-            wake.clear()
-            self.flush()
-
-
-HELD = HeldEvents()
 
 
 def journal_for(app, backend=None):

@@ -17,23 +17,11 @@ from celery.signals import (
     task_prerun,
     task_received,
     task_revoked,
-    worker_process_shutdown,
     worker_ready,
     worker_shutdown,
 )
 
-from .journal import (
-    BEAT_EVERY,
-    DONE,
-    FOLLOW_HEADER,
-    HEAD_HEADER,
-    HELD,
-    MEMORY,
-    RECEIVED,
-    RETRY,
-    STARTED,
-    journal_for,
-)
+from .journal import BEAT_EVERY, DONE, FOLLOW_HEADER, HEAD_HEADER, MEMORY, RECEIVED, RETRY, STARTED, journal_for
 from .store import is_key_value
 
 logger = logging.getLogger(__name__)
@@ -100,16 +88,11 @@ def _run_of(request) -> str | None:
     return getattr(request, RUN_HEADER, None) if request is not None else None
 
 
-def _append(app, backend, run: str, event: list, held: bool = False) -> None:
-    """Journal ``event``; ``held``: with the next few events of this process
-    (:class:`planner.journal.HeldEvents`), for a task's start and end."""
+def _append(app, backend, run: str, event: list) -> None:
     try:
         store = journal_for(app, backend)
-        if store is MEMORY or (store is not None and not held):
-            HELD.flush()  # what this process holds goes first: a failure's end after its start
+        if store is not None:
             store.append(run, event)
-        elif store is not None:
-            HELD.add(store, run, event)
     except Exception:
         logger.debug("planner: could not journal %s", event, exc_info=True)
 
@@ -138,7 +121,7 @@ def _record_start(sender=None, task_id=None, task=None, **_):
     backend = task.backend
     now, attempt = time.time(), 1 + (task.request.retries or 0)
     if journal_for(task.app, backend) is not None:
-        _append(task.app, backend, run, [STARTED, task_id, task.request.hostname, attempt, now], held=True)
+        _append(task.app, backend, run, [STARTED, task_id, task.request.hostname, attempt, now])
         return
     record_start(backend, task_id, task.request.hostname, attempt)
 
@@ -201,7 +184,7 @@ def _record_end(sender=None, task_id=None, task=None, state=None, **_):
     run = _run_of(task.request)
     if run:
         kind = RETRY if state == states.RETRY else DONE
-        _append(task.app, task.backend, run, [kind, task_id, state, task.request.hostname], held=True)
+        _append(task.app, task.backend, run, [kind, task_id, state, task.request.hostname])
 
 
 @task_failure.connect(weak=False)
@@ -252,14 +235,6 @@ def _start_beating(sender=None, **_):
 @worker_shutdown.connect(weak=False)
 def _stop_beating(**_):
     _beating.clear()
-    HELD.flush()  # a solo or threads pool holds its events in this process
-
-
-@worker_process_shutdown.connect(weak=False)
-def _flush_held(**_):
-    """A pool process exits (shutdown, ``--max-tasks-per-child``): what it
-    holds is written first."""
-    HELD.flush()
 
 
 # The exact-dispatch helpers register themselves on import, so workers
