@@ -82,10 +82,15 @@ class Watcher:
         if self.journal is None:
             self._scan(finished_now, starts=True)
         else:
-            self._read_journal(finished_now)
             now = time.monotonic()
-            if now >= self._next_scan:
+            scan = now >= self._next_scan
+            if scan:
                 self._scan(finished_now, starts=True)
+            # After the scan: a node it found finished wrote its start event before it ran, so this
+            # read has it (read first, a node that started and ended in between would end the run
+            # with no start time, worker or try).
+            self._read_journal(finished_now)
+            if scan:
                 self._next_scan = time.monotonic() + max(SCAN_EVERY, (time.monotonic() - now) / SCAN_SHARE)
         if any(self.nodes[name].state == FAILURE for name in finished_now):
             finished_now += [name for name in self._skip_downstream(finished_now) if name not in finished_now]

@@ -102,3 +102,40 @@ def test_a_start_counts_once_however_it_is_learnt():
         assert nodes["a"].runs == 2 and nodes["a"].worker == "w1"
     finally:
         MEMORY.discard("twice")
+
+
+def test_a_node_that_starts_and_ends_between_two_reads_keeps_its_start(monkeypatch):
+    """The scan runs before the journal is read: a node whose result the
+    scan finds wrote its start event before it ran, so the read after has it
+    (the other way round, the run ended with no start, worker or try)."""
+    from celery import Celery
+
+    from planner import make_plan
+    from planner.follow import Watcher
+    from planner.journal import MEMORY, STARTED
+    from planner.outcome import NodeRun
+
+    app = Celery("journal-test", broker="memory://", backend="cache+memory://")
+    graph = nx.DiGraph()
+    graph.add_node("a", task=app.signature("t"))
+    nodes = {"a": NodeRun("a", "id-a")}
+    watcher = Watcher(make_plan(graph), app, nodes, run_id="between")
+    read = MEMORY.read
+
+    def read_then_run(run, offset):  # the node starts and ends right after each read
+        events = read(run, offset)
+        if not MEMORY.length(run):
+            MEMORY.append(run, [STARTED, "id-a", "w0", 1, 5.0])
+            app.backend.store_result("id-a", "done", "SUCCESS")
+        return events
+
+    monkeypatch.setattr(MEMORY, "read", read_then_run)
+    try:
+        for _ in range(3):
+            watcher.poll()
+            watcher._next_scan = 0.0  # a scan every poll, as after a while
+            if watcher.over:
+                break
+        assert watcher.over and nodes["a"].started == 5.0 and nodes["a"].worker == "w0" and nodes["a"].runs == 1
+    finally:
+        MEMORY.discard("between")
