@@ -67,7 +67,7 @@ from kombu.utils.json import dumps, loads
 from .errors import PlannerError
 from .journal import FOLLOW_HEADER, HEAD_HEADER
 from .mapping import check_items, item_failure, item_task_id, write_record
-from .store import stored_values
+from .store import DAY, kept_for, stored_values
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,6 @@ NODE_HEADER = "planner_exact_node"  # message header: the node's index in the ru
 SUCC_HEADER = "planner_exact_succ"  # message header: the node's successors, when it has few
 SUCC_IN_HEADER = 8  # up to this many successors travel in the header (saves a read per hop)
 KEY_PREFIX = "planner-exact"
-EXPIRES = 24 * 3600  # seconds the run's keys are kept
 ITEM_HEADER = "planner_exact_item"  # header of a map item: [index, count, the map node's task id, follow run]
 REQUIRED_TASKS = ("planner.exact.segment", "planner.exact.hop", "planner.exact.map")  # proof the workers loaded this module
 _OWNERS = UUID("5d1c9a52-3f7e-4c1b-9f0a-6e2b8d4c7a10")  # namespace of claim owners (any fixed UUID)
@@ -104,7 +103,7 @@ def _store_for(app):
     url = str(app.conf.result_backend or "disabled://")
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("redis", "rediss", "sentinel", "sentinels"):
-        return _RedisStore(app.backend.client)
+        return _RedisStore(app.backend.client, kept_for(app.backend))
     if scheme.startswith("cache") and "memory" in url:
         return _MEMORY
     from .preflight import masked
@@ -125,13 +124,13 @@ class _RedisStore:
     predecessor indices), ``claimed:i`` (set once, by the sender), ``sent:i``
     (set once its message is out)."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, expires: int):
+        self.client, self.expires = client, expires  # seconds the run's keys are kept
 
     def put_specs(self, run: str, specs: list[str]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for index, spec in enumerate(specs):
-            pipe.set(_key(run, "spec", index), spec, ex=EXPIRES)
+            pipe.set(_key(run, "spec", index), spec, ex=self.expires)
             if len(pipe) >= 1000:
                 pipe.execute()
         pipe.execute()
@@ -148,7 +147,7 @@ class _RedisStore:
             key = _key(run, "arrived", target)
             pipe.sadd(key, source)
             pipe.scard(key)
-            pipe.expire(key, EXPIRES)
+            pipe.expire(key, self.expires)
         replies = pipe.execute()
         return [int(count) for count in replies[1::3]]
 
@@ -162,7 +161,7 @@ class _RedisStore:
         pipe.exists(_key(run, "cancelled", 0))
         for target, owner in zip(targets, owners, strict=True):
             key = _key(run, "claimed", target)
-            pipe.set(key, owner, nx=True, ex=EXPIRES)
+            pipe.set(key, owner, nx=True, ex=self.expires)
             pipe.get(key)
             pipe.get(_key(run, "spec", target))
             pipe.exists(_key(run, "sent", target))
@@ -177,11 +176,11 @@ class _RedisStore:
     def mark_sent(self, run: str, targets: list[int]) -> None:
         pipe = self.client.pipeline(transaction=False)
         for target in targets:
-            pipe.set(_key(run, "sent", target), 1, ex=EXPIRES)
+            pipe.set(_key(run, "sent", target), 1, ex=self.expires)
         pipe.execute()
 
     def cancel(self, run: str) -> None:
-        self.client.set(_key(run, "cancelled", 0), 1, ex=EXPIRES)
+        self.client.set(_key(run, "cancelled", 0), 1, ex=self.expires)
 
     def arrive_item(self, run: str, index: int, item: int) -> int:
         """Record item ``item`` of map node ``index`` as done; return how
@@ -190,7 +189,7 @@ class _RedisStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.sadd(key, item)
         pipe.scard(key)
-        pipe.expire(key, EXPIRES)
+        pipe.expire(key, self.expires)
         return int(pipe.execute()[1])
 
     def claim_once(self, run: str, kind: str, index: int, owner: str) -> bool:
@@ -199,7 +198,7 @@ class _RedisStore:
         key = _key(run, kind, index)
         pipe = self.client.pipeline(transaction=False)
         pipe.exists(_key(run, "cancelled", 0))
-        pipe.set(key, owner, nx=True, ex=EXPIRES)
+        pipe.set(key, owner, nx=True, ex=self.expires)
         pipe.get(key)
         cancelled, _, holder = pipe.execute()
         return not cancelled and holder is not None and holder.decode() == owner
@@ -220,7 +219,7 @@ class _MemoryStore:
     def put_specs(self, run: str, specs: list[str]) -> None:
         with self.lock:
             now = time.monotonic()
-            for old in [r for r, state in self.runs.items() if now - state["created"] > EXPIRES]:
+            for old in [r for r, state in self.runs.items() if now - state["created"] > DAY]:
                 del self.runs[old]
             self._run(run)["specs"] = [loads(spec) for spec in specs]
 

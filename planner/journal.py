@@ -15,7 +15,7 @@ Events are short JSON lists (``kind, task id, worker, ...``):
 - ``["t", task_id, worker]``: it will be retried.
 
 Backends: Redis (``RPUSH``/``LRANGE`` on ``planner-journal:RUN``, expiring
-after a day) and the embedded ``cache+memory://`` store (a list in this
+with the results, after a day at least) and the embedded ``cache+memory://`` store (a list in this
 process). Any other backend has no journal: followers scan, as before.
 
 Workers also say they are alive: :func:`beat` refreshes
@@ -37,9 +37,10 @@ import json
 import threading
 import time
 
+from .store import kept_for
+
 KEY_PREFIX = "planner-journal"
 ALIVE_PREFIX = "planner-alive"
-EXPIRES = 24 * 3600  # seconds a run's journal is kept
 ALIVE_TTL = 4.0  # seconds a worker's liveness key lives without being refreshed
 BEAT_EVERY = 1.0  # seconds between refreshes
 
@@ -60,13 +61,13 @@ def alive_key(worker: str) -> str:
 class RedisJournal:
     """The journal in Redis, through the result backend's client."""
 
-    def __init__(self, client):
-        self.client = client
+    def __init__(self, client, expires: int = 24 * 3600):
+        self.client, self.expires = client, expires  # seconds a run's journal is kept
 
     def append(self, run: str, event: list) -> None:
         length = self.client.rpush(key(run), json.dumps(event, separators=(",", ":")))
         if length == 1:  # the first event sets the expiry: one round trip per event after that
-            self.client.expire(key(run), EXPIRES)
+            self.client.expire(key(run), self.expires)
 
     def read(self, run: str, offset: int) -> list:
         return [json.loads(raw) for raw in self.client.lrange(key(run), offset, -1)]
@@ -130,8 +131,9 @@ def journal_for(app, backend=None):
     url = str(app.conf.result_backend or "")
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("redis", "rediss", "sentinel", "sentinels"):
-        client = getattr(backend or app.backend, "client", None)
-        return None if client is None else RedisJournal(client)
+        backend = backend or app.backend
+        client = getattr(backend, "client", None)
+        return None if client is None else RedisJournal(client, kept_for(backend))
     if scheme.startswith("cache") and "memory" in url:
         return MEMORY
     return None

@@ -1,4 +1,5 @@
-"""Reading many keys of a Celery result backend in one round trip.
+"""Reading many keys of a Celery result backend in one round trip, and how
+long planner keeps the keys it writes beside the results.
 
 >>> stored_values(app.backend, ["celery-task-meta-1", "celery-task-meta-2"])   # doctest: +SKIP
 [b'{"status": "SUCCESS", ...}', None]
@@ -20,3 +21,22 @@ def stored_values(backend, keys: list[str]) -> list:
     if isinstance(values, dict):
         values = [values.get(key) for key in keys]
     return values
+
+
+DAY = 24 * 3600
+
+
+def kept_for(backend) -> int:
+    """Seconds a run's own keys (exact dispatch's state, the journal) live
+    in ``backend``: as long as its results (``result_expires``), and at least
+    a day, so that a run never outlives its own state within that time.
+
+    >>> class Backend: expires = 7 * DAY
+    >>> kept_for(Backend()) // DAY, kept_for(None) // DAY
+    (7, 1)
+    """
+    expires = getattr(backend, "expires", None)
+    try:
+        return max(DAY, int(expires or 0))
+    except (TypeError, ValueError):  # a timedelta where a backend keeps it so
+        return max(DAY, int(expires.total_seconds()))

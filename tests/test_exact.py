@@ -6,6 +6,7 @@ followed by task id, as the runner does."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import networkx as nx
 import pytest
@@ -19,6 +20,7 @@ from planner import exact
 from planner.embedded import configure_in_memory, embedded_worker, forget_connections
 from planner.errors import PlannerError
 from planner.planning import make_plan, signatures
+from planner.store import DAY, kept_for
 
 FINAL = {"SUCCESS", "FAILURE", "REVOKED"}
 
@@ -247,7 +249,21 @@ def test_a_redelivered_success_sends_nothing_twice(redis_url):
     assert exact.advance(app, run, index["a"], {"node": "a"}) == []
     assert client.llen("celery") == 3
     ttl = client.ttl(f"{exact.KEY_PREFIX}:{run}:arrived:{index['d']}")
-    assert 0 < ttl <= exact.EXPIRES
+    assert 0 < ttl <= kept_for(app.backend)
+
+
+@pytest.mark.parametrize("expires, kept", [(None, 1), (timedelta(hours=1), 1), (timedelta(days=3), 3), (7 * DAY, 7)])
+def test_a_runs_own_keys_live_as_long_as_its_results(redis_url, expires, kept):
+    """Exact dispatch's state and the journal expire with the results
+    (result_expires), never within a day: a run that outlived them would
+    stop."""
+    from celery import Celery
+
+    from planner.journal import journal_for
+
+    app = Celery("kept", broker=redis_url, backend=redis_url)
+    app.conf.result_expires = expires
+    assert exact._store_for(app).expires == journal_for(app).expires == kept * DAY
 
 
 @pytest.mark.timeout(30)
