@@ -147,6 +147,7 @@ class Watcher:
     # --- the scan ---
 
     def _scan(self, finished_now: list[str], starts: bool) -> None:
+        self._follow_moves()
         waiting = [self.nodes[name] for name in self.unfinished]
         metas, records = self._fetch(waiting, starts)
         for node in waiting:
@@ -183,9 +184,40 @@ class Watcher:
             self._finish(node, meta, SUCCESS)
             finished_now.append(node.name)
         elif status in FAILED_STATES:
+            if status == "REVOKED" and node.name in self._follow_moves():
+                return  # revoked because it was sent again under a new task id
             self._finish(node, meta, FAILURE)
             self.failed.add(node.name)
             finished_now.append(node.name)
+
+    def _follow_moves(self) -> set[str]:
+        """Nodes the run's own follower sent again under new task ids (a
+        canvas that lost a worker goes on by exact dispatch): follow the new
+        ids, and a node failed or skipped for its old id's revoke waits
+        again. Returns the nodes that moved now."""
+        if not self.run_id or not self.key_value:
+            return set()
+        from .record import moved
+
+        try:
+            moves = moved(self.app, self.run_id)
+        except Exception:  # the backend is down for a moment: the next scan looks again
+            return set()
+        now = set()
+        for name, task_id in moves.items():
+            node = self.nodes.get(name)
+            if node is None or node.task_id == task_id or node.state == SUCCESS:
+                continue
+            self.by_task.pop(node.task_id, None)
+            node.task_id, node.started, node.worker = task_id, None, None
+            self.by_task[task_id] = node
+            if node.state != UNFINISHED:
+                node.error, node.result, node.reason = None, None, None
+                self.failed.discard(name)
+                self.skipped.discard(name)
+                self.set_state(node, UNFINISHED)
+            now.add(name)
+        return now
 
     def set_state(self, node: NodeRun, state: str) -> None:
         """Move ``node`` to ``state``, keeping the counts."""

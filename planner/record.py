@@ -28,6 +28,7 @@ from .preflight import masked
 
 KEY_PREFIX = "planner-run-"
 CANCELLED_SUFFIX = "-cancelled"
+MOVED_SUFFIX = "-moved"  # nodes sent again under new task ids (a canvas that lost a worker goes on exactly)
 COLUMNS = ("immutable", "cost", "label")  # the attributes every node of a plan graph has
 FORMAT = 1  # bumped when the record's layout changes
 
@@ -176,6 +177,21 @@ def mark_cancelled(app, run_id: str) -> None:
 
 def cancelled(app, run_id: str) -> bool:
     return why_unstorable(app) is None and app.backend.get(key(run_id) + CANCELLED_SUFFIX) is not None
+
+
+def store_moved(app, run_id: str, moved: dict[str, str]) -> None:
+    """Say in the backend that nodes of ``run_id`` run under new task ids
+    (node → task id, every move so far), so every follower keeps up."""
+    if why_unstorable(app) is None:
+        app.backend.set(key(run_id) + MOVED_SUFFIX, json.dumps(moved))
+
+
+def moved(app, run_id: str) -> dict[str, str]:
+    """The nodes of ``run_id`` sent again under new task ids (node → id)."""
+    if why_unstorable(app) is not None:
+        return {}
+    raw = app.backend.get(key(run_id) + MOVED_SUFFIX)
+    return json.loads(raw) if raw else {}
 
 
 def load(app, run_id: str) -> RunRecord:

@@ -56,6 +56,7 @@ class Recovery:
     def __init__(self, plan, app, watcher, exact_run: str | None, signatures: dict | None = None):
         self.plan, self.app, self.watcher, self.exact_run = plan, app, watcher, exact_run
         self.signatures = signatures or {}  # as sent (tagged with the run): a canvas goes on by exact dispatch
+        self.moved: dict[str, str] = {}  # nodes sent again under new task ids (told to other followers)
         self.journal = watcher.journal
         self.enabled = self.journal is not None and self.journal is not MEMORY
         scheme = str(app.conf.broker_url or "").split("://", 1)[0].lower()
@@ -152,12 +153,19 @@ class Recovery:
         running = {name for name in watcher.unfinished if nodes[name].running and name not in lost
                    and watcher.holders.get(name) not in self.dead}
         moving = [name for name in watcher.unfinished if name not in running]
+        new_ids = {name: uuid() for name in moving}
+        if watcher.run_id:  # before the revokes: other followers must not take them for failures
+            from .record import store_moved
+
+            self.moved.update(new_ids)
+            with contextlib.suppress(Exception):
+                store_moved(self.app, watcher.run_id, self.moved)
         with contextlib.suppress(Exception):
             self.app.control.revoke([nodes[name].task_id for name in moving])
         for name in moving:  # events about the old ids (a revoked message dropped, an orphan's result) are ignored
             node = nodes[name]
             watcher.by_task.pop(node.task_id, None)
-            node.task_id, node.started, node.worker = uuid(), None, None
+            node.task_id, node.started, node.worker = new_ids[name], None, None
             watcher.by_task[node.task_id] = node
             watcher.holders.pop(name, None)
             watcher.messages.pop(name, None)

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 
 import pytest
 import redis
 from runhelp import recording_dag, wrong_inputs
 
+import planner
 from planner.run import run_graph
 
 
@@ -42,12 +44,28 @@ def _killer(group, graph, what: str):
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("strategy", ["exact", "canvas"])
 def test_a_killed_worker_loses_no_node(strategy, redis_url, workers):
+    """Also followed by id from another thread, as ``planner status --wait``
+    does: a canvas goes on under new task ids, and that follower keeps up."""
     group = workers("workload.tasks", redis_url, redis_url, count=2, concurrency=2)
     graph = recording_dag(redis_url, nodes=20, sleeps=(0.2, 0.6))
     on_progress, killed = _killer(group, graph, "main")
+    other: dict = {}
+
+    def follow_elsewhere(record):
+        def wait():
+            other["report"] = planner.attach(record.run_id, backend=redis_url).wait(timeout=80)
+
+        other["thread"] = threading.Thread(target=wait, daemon=True)
+        other["thread"].start()
+
     report = run_graph(graph, broker=redis_url, backend=redis_url, strategy=strategy, timeout=90,
-                       on_progress=on_progress)
+                       on_progress=on_progress, on_start=follow_elsewhere)
+    other["thread"].join(60)
     assert killed, "no worker was killed"
+    elsewhere = other["report"]
+    assert elsewhere.status == "SUCCESS", {name: (node.state, node.error) for name, node in elsewhere.nodes.items()}
+    assert {name: (node.task_id, node.result) for name, node in elsewhere.nodes.items()} == \
+        {name: (node.task_id, node.result) for name, node in report.nodes.items()}
     states = {name: (node.state, node.worker, node.runs) for name, node in report.nodes.items() if node.state != "SUCCESS"}
     assert report.status == "SUCCESS", (states, report.warnings, killed)
     assert report.elapsed < 45
