@@ -49,6 +49,7 @@ class RunRecord:
     where: str = ""
     warnings: list[str] = field(default_factory=list)
     embedded: bool = False  # ran on the embedded worker: only this process reaches it
+    reused: list[str] = field(default_factory=list)  # nodes a resumed run took from its report (run --resume)
     unstored: str | None = None  # why the backend could not keep it (not stored itself)
     signatures: dict = field(default_factory=dict, repr=False)  # as sent, in the sending process only (not stored)
 
@@ -73,7 +74,7 @@ class RunRecord:
             "nodes": names, "task_ids": [self.task_ids[name] for name in names],
             "queues": [self.queues.get(name) for name in names], "columns": columns, "other": other, "edges": edges,
             "added": [[index[u], index[v]] for u, v in plan.added], "tree": _flat_tree(plan.root, index),
-            "metadata": plan.metadata,
+            "metadata": plan.metadata, "reused": self.reused,
         }, default=repr, separators=(",", ":"))
 
     @classmethod
@@ -94,7 +95,7 @@ class RunRecord:
         return cls(data["run_id"], dict(zip(names, data["task_ids"], strict=True)), plan, data["submitted"],
                    dict(zip(names, data["queues"], strict=True)), data.get("parameters") or {},
                    data.get("exact_run"), data.get("where", ""), data.get("warnings") or [],
-                   bool(data.get("embedded")))
+                   bool(data.get("embedded")), data.get("reused") or [])
 
 
 def _flat_tree(root, index) -> list:

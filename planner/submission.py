@@ -44,7 +44,7 @@ def start(plan: Plan, signatures: Mapping, app, *, queues: Mapping[str, str | No
         app.backend.store_result(task_ids[name], result, "SUCCESS")
     exact_run = submit(plan, sent, app, task_ids, done)
     record = RunRecord(run_id, task_ids, plan, submitted, dict(queues or {}), dict(parameters or {}), exact_run,
-                       where, list(warnings or []), embedded)
+                       where, list(warnings or []), embedded, reused=list(done or ()))
     try:
         record.unstored = records.store(app, record)
     except Exception as error:  # the run is out: it goes on, it just cannot be followed elsewhere

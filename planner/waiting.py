@@ -49,9 +49,9 @@ MAX_RESULT_BYTES = 64 * 1024
 
 def nodes_of(record: RunRecord) -> dict[str, NodeRun]:
     """A fresh :class:`NodeRun` per node of the run, nothing known yet."""
-    graph = record.plan.graph
+    graph, reused = record.plan.graph, set(record.reused)
     return {name: NodeRun(name, task_id, mapped=bool(graph.nodes[name].get("map")),
-                          fingerprint=graph.nodes[name].get(FINGERPRINT))
+                          fingerprint=graph.nodes[name].get(FINGERPRINT), reused=name in reused)
             for name, task_id in record.task_ids.items()}
 
 

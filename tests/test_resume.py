@@ -125,6 +125,12 @@ def test_resume_a_timed_out_run_on_a_cluster(tmp_path, redis_url, workers):
     for name in shape:
         shape.nodes[name]["task"] = type("Sig", (), {"immutable": False})()
     check_contract(shape, results)
+    # followed by id, the resumed run says which nodes it reused too
+    status = _cli("status", r2["run_id"], "--backend", redis_url, "--json", tmp_path / "status.json")
+    assert status.returncode == 0, status.stderr
+    shown = read_json(tmp_path / "status.json")["nodes"]
+    assert {name for name, node in shown.items() if node.get("reused")} == done
+    assert all(shown[name]["state"] == "SUCCESS" for name in "abcdef")
 
 
 # --- Redis restarted mid-run ------------------------------------------------------------------------------
