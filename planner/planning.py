@@ -138,8 +138,16 @@ def plan_structure(graph: nx.DiGraph, strategy: str = "auto", sizes=None) -> Pla
 
 
 def _megabytes(count: int) -> str:
-    """``1.0 MB``; ``0.4 MB``."""
-    return f"{count / 1024 / 1024:.1f} MB"
+    """``1.0 MB``; ``60.8 MB``; two decimals where one would read as the
+    bound itself (``1.04 MB``).
+
+    >>> _megabytes(1024 * 1024), _megabytes(1090000), _megabytes(63753421)
+    ('1.0 MB', '1.04 MB', '60.8 MB')
+    """
+    megabytes = count / 1024 / 1024
+    if megabytes != round(megabytes, 1) and round(megabytes, 1) == 1.0:
+        return f"{megabytes:.2f} MB"
+    return f"{megabytes:.1f} MB"
 
 
 def _exact(canvas: Plan, reason: str) -> Plan:
