@@ -26,7 +26,7 @@ from typing import Mapping
 
 import networkx as nx
 
-from .journal import DONE, RECEIVED, RETRY, STARTED, journal_for
+from .journal import DONE, MEMORY, RECEIVED, RETRY, STARTED, journal_for
 from .outcome import FAILURE, LOST, SKIPPED, SUCCESS, UNFINISHED, NodeRun, Progress
 from .plan import Plan
 from .store import is_key_value, stored_values
@@ -194,8 +194,9 @@ class Watcher:
         """Nodes the run's own follower sent again under new task ids (a
         canvas that lost a worker goes on by exact dispatch): follow the new
         ids, and a node failed or skipped for its old id's revoke waits
-        again. Returns the nodes that moved now."""
-        if not self.run_id or not self.key_value:
+        again. Returns the nodes that moved now. Only a run journalled in
+        Redis can move (that is where planner.recovery works)."""
+        if self.journal is None or self.journal is MEMORY:
             return set()
         from .record import moved
 

@@ -37,7 +37,7 @@ import json
 import threading
 import time
 
-from .store import kept_for
+from .store import DAY, kept_for
 
 KEY_PREFIX = "planner-journal"
 ALIVE_PREFIX = "planner-alive"
@@ -61,7 +61,7 @@ def alive_key(worker: str) -> str:
 class RedisJournal:
     """The journal in Redis, through the result backend's client."""
 
-    def __init__(self, client, expires: int = 24 * 3600):
+    def __init__(self, client, expires: int = DAY):
         self.client, self.expires = client, expires  # seconds a run's journal is kept
 
     def append(self, run: str, event: list) -> None:

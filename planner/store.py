@@ -35,8 +35,4 @@ def kept_for(backend) -> int:
     >>> kept_for(Backend()) // DAY, kept_for(None) // DAY
     (7, 1)
     """
-    expires = getattr(backend, "expires", None)
-    try:
-        return max(DAY, int(expires or 0))
-    except (TypeError, ValueError):  # a timedelta where a backend keeps it so
-        return max(DAY, int(expires.total_seconds()))
+    return max(DAY, int(getattr(backend, "expires", None) or 0))  # Celery keeps it in seconds (or None)
