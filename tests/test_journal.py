@@ -11,7 +11,7 @@ import networkx as nx
 import pytest
 import redis
 
-from planner.journal import KEY_PREFIX
+from planner.journal import KEY_PREFIX, MEMORY, STARTED
 from planner.run import run_graph
 
 
@@ -70,24 +70,29 @@ def test_the_embedded_run_follows_the_journal(monkeypatch):
     assert len(scans) <= 1 + report.elapsed / follow.SCAN_EVERY
 
 
+def _memory_watcher(graph: nx.DiGraph, run: str):
+    """An app on the embedded store, a NodeRun per node of ``graph``
+    (task id ``id-NAME``) and the Watcher of run ``run`` over them, which
+    reads the in-process journal."""
+    from celery import Celery
+
+    from planner import make_plan
+    from planner.follow import Watcher
+    from planner.outcome import NodeRun
+
+    app = Celery("journal-test", broker="memory://", backend="cache+memory://")
+    for node in graph:
+        graph.nodes[node]["task"] = app.signature("t")
+    nodes = {name: NodeRun(name, f"id-{name}") for name in graph}
+    return app, nodes, Watcher(make_plan(graph), app, nodes, run_id=run)
+
+
 def test_a_start_counts_once_however_it_is_learnt():
     """redis-py sends a command again when its reply was lost, so an event
     can be appended twice; a scan may find a node's result before the
     journal says it started; a node runs again only with a start of its own
     (a retry, or a message sent again)."""
-    from celery import Celery
-
-    from planner import make_plan
-    from planner.follow import Watcher
-    from planner.journal import MEMORY, STARTED
-    from planner.outcome import NodeRun
-
-    app = Celery("journal-test", broker="memory://", backend="cache+memory://")
-    graph = nx.DiGraph([("a", "b")])
-    for node in graph:
-        graph.nodes[node]["task"] = app.signature("t")
-    nodes = {"a": NodeRun("a", "id-a"), "b": NodeRun("b", "id-b")}
-    watcher = Watcher(make_plan(graph), app, nodes, run_id="twice")
+    app, nodes, watcher = _memory_watcher(nx.DiGraph([("a", "b")]), "twice")
     try:
         app.backend.store_result("id-b", "done", "SUCCESS")  # b's start and end events are late
         for event in ([STARTED, "id-a", "w0", 1, 5.0], [STARTED, "id-a", "w0", 1, 5.0]):
@@ -108,18 +113,9 @@ def test_a_node_that_starts_and_ends_between_two_reads_keeps_its_start(monkeypat
     """The scan runs before the journal is read: a node whose result the
     scan finds wrote its start event before it ran, so the read after has it
     (the other way round, the run ended with no start, worker or try)."""
-    from celery import Celery
-
-    from planner import make_plan
-    from planner.follow import Watcher
-    from planner.journal import MEMORY, STARTED
-    from planner.outcome import NodeRun
-
-    app = Celery("journal-test", broker="memory://", backend="cache+memory://")
     graph = nx.DiGraph()
-    graph.add_node("a", task=app.signature("t"))
-    nodes = {"a": NodeRun("a", "id-a")}
-    watcher = Watcher(make_plan(graph), app, nodes, run_id="between")
+    graph.add_node("a")
+    app, nodes, watcher = _memory_watcher(graph, "between")
     read = MEMORY.read
 
     def read_then_run(run, offset):  # the node starts and ends right after each read
